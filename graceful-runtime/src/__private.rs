@@ -1,0 +1,13 @@
+//! The one door through which macro-generated code reaches the runtime. Not public API: names
+//! here change without notice. See docs/PRIVATE-API.md.
+
+pub use linkme;
+pub use std::time::Duration;
+
+pub use crate::builder::{Builder, Flavor};
+pub use crate::controller::{assert_main_output, MainOutcome, MainOutput};
+pub use crate::hooks::{
+    assert_hook_output, box_hook, BoxHookFuture, HookFn, HookResult, IntoHookResult, StaticHook, HOOKS,
+};
+pub use crate::inflight::Site;
+pub use crate::signals::Signal;

@@ -1,0 +1,183 @@
+//! `Builder`: what `#[graceful::main]` expands to, and the way to use graceful without the
+//! macro. It reads the environment overrides, builds the runtime, installs the signal thread,
+//! and drives the sequence to an exit code.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::controller::{flush_std, Controller, MainOutput, SignalAction};
+use crate::report::event;
+use crate::signals::{Listener, Signal};
+
+/// The exit code of a configuration error found at start-up (`EX_CONFIG` in sysexits.h).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// Which tokio runtime runs the main body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// One worker thread per core (or `worker_threads`): tokio's default.
+    #[default]
+    MultiThread,
+    /// Everything on the main thread.
+    CurrentThread,
+}
+
+/// Configures and runs a service's main body through the whole shutdown sequence.
+///
+/// `#[graceful::main(drain_timeout = "5s")]` expands to this; every attribute key is a method of
+/// the same name.
+///
+/// ```no_run
+/// # extern crate graceful_runtime as graceful;
+/// use std::time::Duration;
+///
+/// fn main() -> std::process::ExitCode {
+///     graceful::Builder::new()
+///         .drain_timeout(Duration::from_secs(5))
+///         .pre_stop(Duration::from_secs(2))
+///         .run(async {
+///             graceful::ready();
+///             graceful::shutdown_signal().await;
+///         })
+/// }
+/// ```
+/// # extern crate graceful_runtime as graceful;
+#[derive(Debug, Clone)]
+#[must_use = "a Builder does nothing until `.run(..)`"]
+pub struct Builder {
+    config: Config,
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: drain_timeout 20 s, hook_timeout 5 s, pre_stop 0 s, grace 28 s, SIGTERM
+    /// and SIGINT, a multi-thread runtime.
+    pub fn new() -> Builder {
+        Builder {
+            config: Config::default(),
+            flavor: Flavor::MultiThread,
+            worker_threads: None,
+        }
+    }
+
+    /// How long the drain waits for in-flight work after stop-accepting.
+    /// `GRACEFUL_DRAIN_TIMEOUT` overrides it.
+    pub fn drain_timeout(mut self, drain_timeout: Duration) -> Builder {
+        self.config.drain_timeout = drain_timeout;
+        self
+    }
+
+    /// The timeout of each hook that does not set its own. `GRACEFUL_HOOK_TIMEOUT` overrides it.
+    pub fn hook_timeout(mut self, hook_timeout: Duration) -> Builder {
+        self.config.hook_timeout = hook_timeout;
+        self
+    }
+
+    /// How long the service keeps serving, with readiness failing, before stop-accepting.
+    /// `GRACEFUL_PRE_STOP` overrides it.
+    pub fn pre_stop(mut self, pre_stop: Duration) -> Builder {
+        self.config.pre_stop = pre_stop;
+        self
+    }
+
+    /// The cap on the whole sequence, from the first signal to exit. `GRACEFUL_GRACE`
+    /// overrides it.
+    pub fn grace(mut self, grace: Duration) -> Builder {
+        self.config.grace = grace;
+        self
+    }
+
+    /// The signals that start a shutdown (a second one forces the exit).
+    pub fn signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Builder {
+        self.config.signals = signals.into_iter().collect();
+        self
+    }
+
+    /// The runtime flavor.
+    pub fn flavor(mut self, flavor: Flavor) -> Builder {
+        self.flavor = flavor;
+        self
+    }
+
+    /// The number of worker threads of a multi-thread runtime.
+    pub fn worker_threads(mut self, worker_threads: usize) -> Builder {
+        self.worker_threads = Some(worker_threads);
+        self
+    }
+
+    /// Runs `body` and the shutdown sequence on the process-wide controller; returns the exit
+    /// code for `main` to return.
+    pub fn run<F, T>(self, body: F) -> ExitCode
+    where
+        F: Future<Output = T>,
+        T: MainOutput,
+    {
+        let mut config = self.config.clone();
+        if let Err(error) = config.apply_env(|name| std::env::var_os(name)) {
+            return startup_error(format_args!("configuration error: {error}"));
+        }
+        if let Some(warning) = config.budget_warning() {
+            event!(Warn, "{warning}");
+        }
+        let runtime = match self.build_runtime() {
+            Ok(runtime) => runtime,
+            Err(error) => return startup_error(format_args!("cannot build the tokio runtime: {error}")),
+        };
+        let controller = crate::global::controller();
+        if let Err(error) = install_signal_thread(controller, &config) {
+            return startup_error(format_args!("cannot install signal handlers: {error}"));
+        }
+        let outcome = runtime.block_on(controller.drive(&config, &crate::hooks::HOOKS, body));
+        flush_std();
+        {
+            // Kept values (an exporter handle, say) may need the runtime while they drop.
+            let _context = runtime.enter();
+            controller.release_kept();
+        }
+        // Not `drop(runtime)`: that waits for the blocking pool, where an abandoned sync hook
+        // may be stuck for good.
+        runtime.shutdown_background();
+        flush_std();
+        outcome.exit_code
+    }
+
+    fn build_runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self.flavor {
+            Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        };
+        if let Some(worker_threads) = self.worker_threads {
+            builder.worker_threads(worker_threads);
+        }
+        builder.enable_all().build()
+    }
+}
+
+fn startup_error(message: std::fmt::Arguments<'_>) -> ExitCode {
+    event!(Error, "{message}");
+    flush_std();
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// Starts the thread that turns OS signals into the sequence and enforces `grace`.
+fn install_signal_thread(controller: &'static Controller, config: &Config) -> std::io::Result<()> {
+    let listener = Listener::install(&config.signals)?;
+    let grace = config.grace;
+    listener.spawn(
+        move |received| {
+            if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
+                controller.force_exit(code, &format!("second signal ({})", received.name));
+            }
+        },
+        controller.enforce_grace(grace),
+    )
+}

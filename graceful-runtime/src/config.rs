@@ -1,0 +1,171 @@
+//! The shutdown timings and signal set, their defaults, and the `GRACEFUL_*` environment
+//! overrides that operators use without recompiling.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::signals::Signal;
+
+/// The timings of one shutdown. Defaults fit inside Kubernetes' 30 s grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) drain_timeout: Duration,
+    pub(crate) hook_timeout: Duration,
+    pub(crate) pre_stop: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) signals: Vec<Signal>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            drain_timeout: Duration::from_secs(20),
+            hook_timeout: Duration::from_secs(5),
+            pre_stop: Duration::ZERO,
+            grace: Duration::from_secs(28),
+            signals: vec![Signal::Sigterm, Signal::Sigint],
+        }
+    }
+}
+
+/// The environment variables that override the timings, each with the field it sets.
+const OVERRIDES: [(&str, fn(&mut Config) -> &mut Duration); 4] = [
+    ("GRACEFUL_DRAIN_TIMEOUT", |config| &mut config.drain_timeout),
+    ("GRACEFUL_HOOK_TIMEOUT", |config| &mut config.hook_timeout),
+    ("GRACEFUL_PRE_STOP", |config| &mut config.pre_stop),
+    ("GRACEFUL_GRACE", |config| &mut config.grace),
+];
+
+impl Config {
+    /// Applies the `GRACEFUL_*` variables that `lookup` finds. Every bad value is reported, not
+    /// only the first, so an operator fixes them in one go.
+    pub(crate) fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<(), ConfigError> {
+        let mut updated = self.clone();
+        let mut problems = Vec::new();
+        for (variable, field) in OVERRIDES {
+            let Some(raw) = lookup(variable) else { continue };
+            match parse_duration(&raw) {
+                Ok(duration) => *field(&mut updated) = duration,
+                Err(reason) => problems.push(EnvProblem {
+                    variable,
+                    value: raw.to_string_lossy().into_owned(),
+                    reason,
+                }),
+            }
+        }
+        if problems.is_empty() {
+            *self = updated;
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// A warning when the drain cannot fit in the grace budget, for start-up.
+    pub(crate) fn budget_warning(&self) -> Option<String> {
+        let needed = self.pre_stop.saturating_add(self.drain_timeout);
+        (needed > self.grace).then(|| {
+            format!(
+                "pre_stop ({}) + drain_timeout ({}) = {} exceeds grace ({}): the drain will be cut short by grace and hooks will be skipped; lower drain_timeout or raise grace",
+                humantime::format_duration(self.pre_stop),
+                humantime::format_duration(self.drain_timeout),
+                humantime::format_duration(needed),
+                humantime::format_duration(self.grace),
+            )
+        })
+    }
+}
+
+fn parse_duration(raw: &std::ffi::OsStr) -> Result<Duration, String> {
+    let text = raw
+        .to_str()
+        .ok_or_else(|| "it is not valid UTF-8".to_owned())?;
+    humantime::parse_duration(text.trim()).map_err(|error| error.to_string())
+}
+
+/// A bad `GRACEFUL_*` value found at start-up. The process exits with 78 before user code runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    problems: Vec<EnvProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EnvProblem {
+    variable: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, problem) in self.problems.iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            write!(
+                f,
+                "{}={:?} is not a duration ({}); write a humantime duration such as \"20s\" or \"500ms\"",
+                problem.variable, problem.value, problem.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(key, value)| (key.to_string(), OsString::from(value)))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn env_overrides_each_timing() {
+        let mut config = Config::default();
+        config
+            .apply_env(env(&[
+                ("GRACEFUL_DRAIN_TIMEOUT", "3s"),
+                ("GRACEFUL_HOOK_TIMEOUT", "250ms"),
+                ("GRACEFUL_PRE_STOP", "1s 500ms"),
+                ("GRACEFUL_GRACE", "1m"),
+            ]))
+            .unwrap();
+        assert_eq!(config.drain_timeout, Duration::from_secs(3));
+        assert_eq!(config.hook_timeout, Duration::from_millis(250));
+        assert_eq!(config.pre_stop, Duration::from_millis(1500));
+        assert_eq!(config.grace, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_name_every_variable_and_value() {
+        let mut config = Config::default();
+        let error = config
+            .apply_env(env(&[("GRACEFUL_DRAIN_TIMEOUT", "soon"), ("GRACEFUL_GRACE", "5 parsecs")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("GRACEFUL_DRAIN_TIMEOUT=\"soon\""), "{error}");
+        assert!(error.contains("GRACEFUL_GRACE=\"5 parsecs\""), "{error}");
+        assert_eq!(config, Config::default(), "a bad value must change nothing");
+    }
+
+    #[test]
+    fn warns_when_pre_stop_and_drain_exceed_grace() {
+        let mut config = Config::default();
+        assert_eq!(config.budget_warning(), None);
+        config.pre_stop = Duration::from_secs(10);
+        let warning = config.budget_warning().unwrap();
+        assert!(warning.contains("exceeds grace (28s)"), "{warning}");
+    }
+}

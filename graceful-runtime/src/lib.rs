@@ -1,0 +1,237 @@
+//! The runtime behind the `graceful` crate: shutdown controller, signal handling, in-flight
+//! accounting, teardown hooks, report and exit codes. Use it through `graceful`.
+//!
+//! Everything here is re-exported by `graceful`; the examples use that path.
+
+#![deny(unsafe_code)]
+
+mod builder;
+mod config;
+mod controller;
+mod global;
+mod hooks;
+mod inflight;
+mod phase;
+pub mod report;
+mod signals;
+
+#[doc(hidden)]
+pub mod __private;
+
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::future::Future;
+
+pub use builder::{Builder, Flavor, EXIT_CONFIG};
+pub use config::ConfigError;
+pub use hooks::{HookOutcome, HookReport, IntoHookResult};
+pub use inflight::{InFlightGuard, SiteCount};
+pub use phase::{Health, Phase};
+pub use signals::Signal;
+pub use tokio_util::sync::CancellationToken;
+
+use global::controller;
+
+/// Begins shutdown as if SIGTERM had arrived. Idempotent; callable from any thread.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// graceful::shutdown();
+/// assert!(graceful::is_shutting_down());
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn shutdown() {
+    controller().begin_shutdown(report::Cause::Requested);
+}
+
+/// Begins shutdown because something is fatally wrong: the same sequence runs, the report gives
+/// `reason`, and the process exits with `code`.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// graceful::shutdown_with(3, "lost the database for good");
+/// assert!(graceful::is_shutting_down());
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn shutdown_with(code: u8, reason: impl Display) {
+    controller().shutdown_with(code, reason.to_string());
+}
+
+/// Keeps `value` alive until after the final report, and drops it just before exit.
+///
+/// This is where a tracing-appender `WorkerGuard` or a metrics exporter handle belongs: nothing
+/// the hooks or the report log is lost.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// struct FlushOnDrop;
+/// impl Drop for FlushOnDrop {
+///     fn drop(&mut self) { /* flush the log writer */ }
+/// }
+/// graceful::keep_until_exit(FlushOnDrop);
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn keep_until_exit(value: impl Send + 'static) {
+    controller().keep_until_exit(Box::new(value));
+}
+
+/// Whether shutdown has begun, whatever began it.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// if !graceful::is_shutting_down() {
+///     // take on new work
+/// }
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn is_shutting_down() -> bool {
+    controller().is_shutting_down()
+}
+
+/// Resolves when listeners must stop accepting: after `pre_stop`, once shutdown has begun.
+///
+/// Made for `axum::serve(listener, app).with_graceful_shutdown(graceful::shutdown_signal())`.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// # async fn serve() {
+/// let stop = graceful::shutdown_signal();
+/// tokio::select! {
+///     _ = stop => { /* stop accepting */ }
+///     _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => {}
+/// }
+/// # }
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    controller().stop_accepting().clone().cancelled_owned()
+}
+
+/// A token cancelled at the stop-accepting moment, for background loops.
+///
+/// The token is a child: cancelling it yourself does not start a shutdown.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// # async fn background() {
+/// let token = graceful::token();
+/// while !token.is_cancelled() {
+///     // one unit of background work
+/// #   break;
+/// }
+/// # }
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn token() -> CancellationToken {
+    controller().stop_accepting().child_token()
+}
+
+/// Marks the service ready for traffic: call it once its listeners are bound. Idempotent; has
+/// no effect once shutdown has begun.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// graceful::ready();
+/// # graceful::unready();
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn ready() {
+    controller().ready();
+}
+
+/// Takes readiness back (health returns to `Starting`), for example while a dependency is down;
+/// [`ready`] restores it. No effect once draining.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// graceful::unready();
+/// assert_ne!(graceful::health(), graceful::Health::Ready);
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn unready() {
+    controller().unready();
+}
+
+/// The service's health, for a readiness endpoint: `Starting`, `Ready` or `Draining`.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// let status = graceful::health().status_code();
+/// assert!(status == 200 || status == 503);
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn health() -> Health {
+    controller().health()
+}
+
+/// Tracked calls, guards and tracked tasks now running (the main body is not counted).
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// let _guard = graceful::track("job");
+/// assert!(graceful::in_flight() >= 1);
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn in_flight() -> usize {
+    controller().inflight().total()
+}
+
+/// Counts work in flight under `name` until the guard drops, as `#[graceful::tracked]` does.
+/// A name used twice is one site in reports.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// fn export() {
+///     let _in_flight = graceful::track("nightly-export");
+///     // the drain waits for this to finish
+/// }
+/// export();
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn track(name: &'static str) -> InFlightGuard {
+    controller().track(name)
+}
+
+/// Spawns a task counted in flight until it finishes, named in reports by the caller's
+/// `file:line`. A drain timeout aborts it.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let handle = graceful::spawn(async { 40 + 2 });
+/// assert_eq!(handle.await.unwrap(), 42);
+/// # }
+/// ```
+/// # extern crate graceful_runtime as graceful;
+#[track_caller]
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let controller = controller();
+    let site = controller.inflight().site_at(std::panic::Location::caller());
+    controller.spawn(site, future)
+}
+
+/// Adds a teardown hook at run time, for resources created in main (a pool, a client). It
+/// joins the `#[graceful::on_shutdown]` hooks in the same ordered table and runs under
+/// `hook_timeout`. One registered after teardown has begun does not run and is reported as late.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// graceful::register_hook(10, "close-pool", || async {
+///     // pool.close().await
+/// });
+/// graceful::register_hook(20, "flush-cache", || async { Ok::<(), std::io::Error>(()) });
+/// ```
+/// # extern crate graceful_runtime as graceful;
+pub fn register_hook<F, Fut>(order: i32, name: impl Into<Cow<'static, str>>, hook: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoHookResult,
+{
+    controller().register_hook(order, name.into(), hook);
+}

@@ -1,0 +1,222 @@
+//! The OS signals that start a shutdown, and the dedicated thread that receives them, so that a
+//! blocked runtime can neither miss the first signal nor hold up the forced exit of the second.
+
+use std::fmt;
+use std::future::Future;
+use std::task::{Context, Poll};
+
+/// A Unix signal that `#[graceful::main(signals = [..])]` can listen to.
+///
+/// On Windows the set is ignored: ctrl-c, ctrl-break, ctrl-close and ctrl-shutdown all start the
+/// same sequence.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// use graceful::Signal;
+/// assert_eq!(Signal::from_name("SIGTERM"), Some(Signal::Sigterm));
+/// assert_eq!(Signal::Sigint.name(), "SIGINT");
+/// ```
+/// # extern crate graceful_runtime as graceful;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Signal {
+    /// SIGTERM, what Kubernetes, Docker and systemd send to stop a process.
+    Sigterm,
+    /// SIGINT, ctrl-c in a terminal.
+    Sigint,
+    /// SIGQUIT.
+    Sigquit,
+    /// SIGHUP.
+    Sighup,
+    /// SIGUSR1.
+    Sigusr1,
+    /// SIGUSR2.
+    Sigusr2,
+}
+
+const ALL: [Signal; 6] = [
+    Signal::Sigterm,
+    Signal::Sigint,
+    Signal::Sigquit,
+    Signal::Sighup,
+    Signal::Sigusr1,
+    Signal::Sigusr2,
+];
+
+impl Signal {
+    /// The signal's conventional name, such as `"SIGTERM"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Sigterm => "SIGTERM",
+            Signal::Sigint => "SIGINT",
+            Signal::Sigquit => "SIGQUIT",
+            Signal::Sighup => "SIGHUP",
+            Signal::Sigusr1 => "SIGUSR1",
+            Signal::Sigusr2 => "SIGUSR2",
+        }
+    }
+
+    /// The signal called `name` (`"SIGTERM"`), if it is one graceful listens to.
+    pub fn from_name(name: &str) -> Option<Signal> {
+        ALL.into_iter().find(|signal| signal.name() == name)
+    }
+
+    #[cfg(unix)]
+    fn kind(self) -> tokio::signal::unix::SignalKind {
+        use tokio::signal::unix::SignalKind;
+        match self {
+            Signal::Sigterm => SignalKind::terminate(),
+            Signal::Sigint => SignalKind::interrupt(),
+            Signal::Sigquit => SignalKind::quit(),
+            Signal::Sighup => SignalKind::hangup(),
+            Signal::Sigusr1 => SignalKind::user_defined1(),
+            Signal::Sigusr2 => SignalKind::user_defined2(),
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A signal as received: what to call it, and the exit code of a forced exit (128 + N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Received {
+    pub(crate) name: &'static str,
+    pub(crate) forced_exit_code: i32,
+}
+
+type PollSource = Box<dyn FnMut(&mut Context<'_>) -> Poll<Option<()>> + Send>;
+
+/// Installed signal handlers, not yet listened to. Installing happens on the caller's thread,
+/// before user code runs, so a signal that arrives during start-up is already caught.
+pub(crate) struct Listener {
+    runtime: tokio::runtime::Runtime,
+    sources: Vec<(Received, PollSource)>,
+}
+
+impl Listener {
+    /// Installs handlers for `signals` (on Windows: the four ctrl events).
+    pub(crate) fn install(signals: &[Signal]) -> std::io::Result<Listener> {
+        // Its own small runtime, so signals are received even when the application's runtime is
+        // current_thread and blocked.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let sources = {
+            let _context = runtime.enter();
+            install_sources(signals)?
+        };
+        Ok(Listener { runtime, sources })
+    }
+
+    /// Starts the listener thread: `on_signal` is called for every signal received, while
+    /// `alongside` (the grace watchdog) runs on the same thread.
+    pub(crate) fn spawn(
+        self,
+        mut on_signal: impl FnMut(Received) + Send + 'static,
+        alongside: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Listener {
+            runtime,
+            mut sources,
+        } = self;
+        std::thread::Builder::new()
+            .name("graceful-signals".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let receive = async move {
+                        while let Some(received) = next_signal(&mut sources).await {
+                            on_signal(received);
+                        }
+                    };
+                    tokio::join!(receive, alongside);
+                })
+            })?;
+        Ok(())
+    }
+}
+
+/// The next signal from any source; `None` once every source has closed.
+async fn next_signal(sources: &mut [(Received, PollSource)]) -> Option<Received> {
+    std::future::poll_fn(|cx| {
+        let mut open = 0;
+        for (received, poll) in sources.iter_mut() {
+            match poll(cx) {
+                Poll::Ready(Some(())) => return Poll::Ready(Some(*received)),
+                Poll::Ready(None) => {}
+                Poll::Pending => open += 1,
+            }
+        }
+        if open == 0 {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+#[cfg(unix)]
+fn install_sources(signals: &[Signal]) -> std::io::Result<Vec<(Received, PollSource)>> {
+    let mut sources: Vec<(Received, PollSource)> = Vec::new();
+    for &signal in signals {
+        if sources.iter().any(|(received, _)| received.name == signal.name()) {
+            continue;
+        }
+        let kind = signal.kind();
+        let mut stream = tokio::signal::unix::signal(kind)?;
+        let received = Received {
+            name: signal.name(),
+            forced_exit_code: 128 + kind.as_raw_value(),
+        };
+        sources.push((received, Box::new(move |cx| stream.poll_recv(cx))));
+    }
+    Ok(sources)
+}
+
+#[cfg(windows)]
+fn install_sources(_signals: &[Signal]) -> std::io::Result<Vec<(Received, PollSource)>> {
+    use tokio::signal::windows;
+    // 130 for ctrl-c and ctrl-break, as a shell reports an interrupted program; 143 for the
+    // console closing and the system shutting down, which play SIGTERM's part.
+    let mut ctrl_c = windows::ctrl_c()?;
+    let mut ctrl_break = windows::ctrl_break()?;
+    let mut ctrl_close = windows::ctrl_close()?;
+    let mut ctrl_shutdown = windows::ctrl_shutdown()?;
+    let sources: Vec<(Received, PollSource)> = vec![
+        (
+            Received { name: "ctrl-c", forced_exit_code: 130 },
+            Box::new(move |cx| ctrl_c.poll_recv(cx)),
+        ),
+        (
+            Received { name: "ctrl-break", forced_exit_code: 130 },
+            Box::new(move |cx| ctrl_break.poll_recv(cx)),
+        ),
+        (
+            Received { name: "ctrl-close", forced_exit_code: 143 },
+            Box::new(move |cx| ctrl_close.poll_recv(cx)),
+        ),
+        (
+            Received { name: "ctrl-shutdown", forced_exit_code: 143 },
+            Box::new(move |cx| ctrl_shutdown.poll_recv(cx)),
+        ),
+    ];
+    Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for signal in ALL {
+            assert_eq!(Signal::from_name(signal.name()), Some(signal));
+        }
+        assert_eq!(Signal::from_name("SIGKILL"), None);
+    }
+}
