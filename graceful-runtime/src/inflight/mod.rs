@@ -5,13 +5,13 @@ mod protocol;
 
 /// The atomics the protocol runs on; `tests/loom.rs` swaps in loom's.
 mod atomic {
-    pub(super) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    pub(super) use std::sync::atomic::{AtomicUsize, Ordering};
 }
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use tokio::sync::Notify;
@@ -100,8 +100,8 @@ impl Site {
             name,
             registry,
             counter: Counter {
-                in_flight: std::sync::atomic::AtomicUsize::new(0),
-                late: std::sync::atomic::AtomicUsize::new(0),
+                word: AtomicUsize::new(0),
+                late: AtomicUsize::new(0),
             },
             registered: AtomicBool::new(false),
         }
@@ -124,6 +124,7 @@ impl Site {
     fn register(&'static self) {
         let mut sites = lock(&self.registry.sites);
         if !self.registered.load(Ordering::Relaxed) {
+            self.counter.join(&self.registry.gate);
             sites.push(self);
             self.registered.store(true, Ordering::Release);
         }
@@ -138,7 +139,7 @@ impl Site {
 impl Drop for InFlightGuard {
     #[inline]
     fn drop(&mut self) {
-        if self.site.counter.exit(&self.site.registry.gate) {
+        if self.site.counter.exit() {
             self.site.registry.wake_drain();
         }
     }
@@ -148,7 +149,7 @@ impl InFlight {
     pub(crate) const fn new() -> InFlight {
         InFlight {
             gate: Gate {
-                phase: AtomicU8::new(protocol::RUNNING),
+                phase: AtomicUsize::new(0),
                 entered_while_draining: AtomicUsize::new(0),
             },
             drained: Notify::const_new(),
@@ -224,12 +225,19 @@ impl InFlight {
         merged
     }
 
+    /// From now on, a site reaching zero wakes [`InFlight::wait_idle`].
     pub(crate) fn begin_drain(&self) {
-        self.gate.begin_drain();
+        self.advance(protocol::DRAINING);
     }
 
+    /// From now on, calls that start are counted as late.
     pub(crate) fn begin_teardown(&self) {
-        self.gate.begin_teardown();
+        self.advance(protocol::TEARDOWN);
+    }
+
+    fn advance(&self, bit: usize) {
+        let sites = lock(&self.sites);
+        self.gate.advance(bit, sites.iter().map(|site| &site.counter));
     }
 
     /// Resolves once no call is in flight. Event-driven: the guard that brings a site to zero
