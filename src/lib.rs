@@ -28,3 +28,8 @@ pub use graceful_runtime::{
 
 #[doc(hidden)]
 pub use graceful_runtime::__private;
+
+/// Compiles the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
