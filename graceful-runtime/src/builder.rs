@@ -130,7 +130,9 @@ impl Builder {
         }
         let runtime = match self.build_runtime() {
             Ok(runtime) => runtime,
-            Err(error) => return startup_error(format_args!("cannot build the tokio runtime: {error}")),
+            Err(error) => {
+                return startup_error(format_args!("cannot build the tokio runtime: {error}"))
+            }
         };
         let controller = crate::global::controller();
         if let Err(error) = install_signal_thread(controller, &config) {

@@ -28,8 +28,11 @@ impl Default for Config {
     }
 }
 
+/// Picks one timing out of a config.
+type Field = fn(&mut Config) -> &mut Duration;
+
 /// The environment variables that override the timings, each with the field it sets.
-const OVERRIDES: [(&str, fn(&mut Config) -> &mut Duration); 4] = [
+const OVERRIDES: [(&str, Field); 4] = [
     ("GRACEFUL_DRAIN_TIMEOUT", |config| &mut config.drain_timeout),
     ("GRACEFUL_HOOK_TIMEOUT", |config| &mut config.hook_timeout),
     ("GRACEFUL_PRE_STOP", |config| &mut config.pre_stop),
@@ -46,7 +49,9 @@ impl Config {
         let mut updated = self.clone();
         let mut problems = Vec::new();
         for (variable, field) in OVERRIDES {
-            let Some(raw) = lookup(variable) else { continue };
+            let Some(raw) = lookup(variable) else {
+                continue;
+            };
             match parse_duration(&raw) {
                 Ok(duration) => *field(&mut updated) = duration,
                 Err(reason) => problems.push(EnvProblem {
@@ -152,7 +157,10 @@ mod tests {
     fn bad_values_name_every_variable_and_value() {
         let mut config = Config::default();
         let error = config
-            .apply_env(env(&[("GRACEFUL_DRAIN_TIMEOUT", "soon"), ("GRACEFUL_GRACE", "5 parsecs")]))
+            .apply_env(env(&[
+                ("GRACEFUL_DRAIN_TIMEOUT", "soon"),
+                ("GRACEFUL_GRACE", "5 parsecs"),
+            ]))
             .unwrap_err()
             .to_string();
         assert!(error.contains("GRACEFUL_DRAIN_TIMEOUT=\"soon\""), "{error}");

@@ -89,7 +89,10 @@ pub struct MainOutcome {
 
 impl MainOutput for () {
     fn into_main_status(self) -> MainOutcome {
-        MainOutcome { status: MainStatus::Returned, code: None }
+        MainOutcome {
+            status: MainStatus::Returned,
+            code: None,
+        }
     }
 }
 
@@ -97,7 +100,10 @@ impl<E: std::fmt::Debug> MainOutput for Result<(), E> {
     fn into_main_status(self) -> MainOutcome {
         match self {
             Ok(()) => ().into_main_status(),
-            Err(error) => MainOutcome { status: MainStatus::Error(format!("{error:?}")), code: None },
+            Err(error) => MainOutcome {
+                status: MainStatus::Error(format!("{error:?}")),
+                code: None,
+            },
         }
     }
 }
@@ -107,7 +113,10 @@ impl MainOutput for ExitCode {
         if self == ExitCode::SUCCESS {
             ().into_main_status()
         } else {
-            MainOutcome { status: MainStatus::ExitCode(format!("{self:?}")), code: Some(self) }
+            MainOutcome {
+                status: MainStatus::ExitCode(format!("{self:?}")),
+                code: Some(self),
+            }
         }
     }
 }
@@ -155,8 +164,14 @@ impl Controller {
 
     pub(crate) fn shutdown_with(&self, code: u8, reason: String) {
         let _ = self.fatal.set((code, reason.clone()));
-        if !self.begin_shutdown(Cause::Fatal { code, reason: reason.clone() }) {
-            event!(Error, "shutdown_with({code}): {reason}; the process will exit with {code}");
+        if !self.begin_shutdown(Cause::Fatal {
+            code,
+            reason: reason.clone(),
+        }) {
+            event!(
+                Error,
+                "shutdown_with({code}): {reason}; the process will exit with {code}"
+            );
         }
     }
 
@@ -202,7 +217,11 @@ impl Controller {
         self.inflight.site_named(name).enter()
     }
 
-    pub(crate) fn spawn<F>(&self, site: &'static Site, future: F) -> tokio::task::JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        &self,
+        site: &'static Site,
+        future: F,
+    ) -> tokio::task::JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -218,7 +237,10 @@ impl Controller {
     {
         let mut registered = lock(&self.registered);
         if registered.closed {
-            event!(Warn, "hook {name:?} (order {order}) registered after teardown began: it will not run");
+            event!(
+                Warn,
+                "hook {name:?} (order {order}) registered after teardown began: it will not run"
+            );
             registered.late.push(HookReport {
                 order,
                 name: name.into_owned(),
@@ -281,12 +303,20 @@ impl Controller {
             std::process::exit(final_code);
         }
         let code = self.fatal.get().map_or(1, |(code, _)| i32::from(*code));
-        self.force_exit(code, &format!("grace period ({}) spent", humantime::format_duration(grace)));
+        self.force_exit(
+            code,
+            &format!("grace period ({}) spent", humantime::format_duration(grace)),
+        );
     }
 
     /// Runs `body` and, once shutdown begins, the whole sequence: pre-stop, stop-accepting,
     /// drain, teardown, report. Returns the report and the exit code.
-    pub(crate) async fn drive<F, T>(&self, config: &Config, static_hooks: &[StaticHook], body: F) -> Outcome
+    pub(crate) async fn drive<F, T>(
+        &self,
+        config: &Config,
+        static_hooks: &[StaticHook],
+        body: F,
+    ) -> Outcome
     where
         F: Future<Output = T>,
         T: MainOutput,
@@ -303,7 +333,11 @@ impl Controller {
         let mut phases = PhaseClock::new(started);
 
         if !main.is_done() && !config.pre_stop.is_zero() {
-            event!(Info, "pre-stop: still serving for {} so load balancers stop sending traffic", humantime::format_duration(config.pre_stop));
+            event!(
+                Info,
+                "pre-stop: still serving for {} so load balancers stop sending traffic",
+                humantime::format_duration(config.pre_stop)
+            );
             let until = (started + config.pre_stop).min(grace_deadline);
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => {}
@@ -317,7 +351,11 @@ impl Controller {
         self.stop_accepting.cancel();
         let in_flight_at_stop = self.inflight.total();
         let drain_deadline = (Instant::now() + config.drain_timeout).min(grace_deadline);
-        event!(Info, "stop accepting: {in_flight_at_stop} in flight, draining for up to {}", humantime::format_duration(drain_deadline.saturating_duration_since(Instant::now())));
+        event!(
+            Info,
+            "stop accepting: {in_flight_at_stop} in flight, draining for up to {}",
+            humantime::format_duration(drain_deadline.saturating_duration_since(Instant::now()))
+        );
         let drain = self.drain(&mut main, drain_deadline, grace_deadline).await;
         phases.mark(Phase::Drain);
 
@@ -344,7 +382,8 @@ impl Controller {
         };
         let (exit_code, number) = self.exit_code(&report, main_status.code);
         report.exit_code = number;
-        self.final_code.store(number.map_or(1, i32::from), Ordering::Release);
+        self.final_code
+            .store(number.map_or(1, i32::from), Ordering::Release);
         if number == Some(0) {
             event!(Info, "{report}");
         } else {
@@ -378,9 +417,15 @@ impl Controller {
         main.abandon();
         let aborted_tasks = self.inflight.abort_tasks();
         if deadline >= grace_deadline {
-            DrainOutcome::GraceSpent { abandoned, aborted_tasks }
+            DrainOutcome::GraceSpent {
+                abandoned,
+                aborted_tasks,
+            }
         } else {
-            DrainOutcome::TimedOut { abandoned, aborted_tasks }
+            DrainOutcome::TimedOut {
+                abandoned,
+                aborted_tasks,
+            }
         }
     }
 
@@ -395,7 +440,11 @@ impl Controller {
 
     /// The exit code, by the documented precedence: `shutdown_with`'s code; 101 for a panic;
     /// 1 for an error; the user's non-success `ExitCode`; 1 for a failed drain or hook; 0.
-    fn exit_code(&self, report: &ShutdownReport, user_code: Option<ExitCode>) -> (ExitCode, Option<u8>) {
+    fn exit_code(
+        &self,
+        report: &ShutdownReport,
+        user_code: Option<ExitCode>,
+    ) -> (ExitCode, Option<u8>) {
         let number = if let Some((code, _)) = self.fatal.get() {
             *code
         } else {
@@ -426,7 +475,10 @@ struct PhaseClock {
 
 impl PhaseClock {
     fn new(started: Instant) -> PhaseClock {
-        PhaseClock { last: started, phases: Vec::new() }
+        PhaseClock {
+            last: started,
+            phases: Vec::new(),
+        }
     }
 
     fn mark(&mut self, phase: Phase) {
@@ -449,7 +501,11 @@ struct MainBody<F, T> {
 
 impl<F: Future<Output = T>, T: MainOutput> MainBody<F, T> {
     fn new(body: F) -> Self {
-        MainBody { running: Some(Box::pin(body)), finished: None, _output: std::marker::PhantomData }
+        MainBody {
+            running: Some(Box::pin(body)),
+            finished: None,
+            _output: std::marker::PhantomData,
+        }
     }
 
     fn is_done(&self) -> bool {
@@ -463,7 +519,9 @@ impl<F: Future<Output = T>, T: MainOutput> MainBody<F, T> {
     }
 
     fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(body) = self.running.as_mut() else { return Poll::Pending };
+        let Some(body) = self.running.as_mut() else {
+            return Poll::Pending;
+        };
         // The panic is reported and the sequence still runs: exit 101 after teardown.
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx)));
         let outcome = match polled {
@@ -472,7 +530,10 @@ impl<F: Future<Output = T>, T: MainOutput> MainBody<F, T> {
             Err(payload) => {
                 let message = hooks::panic_message(payload.as_ref());
                 event!(Error, "main body panicked: {message}");
-                MainOutcome { status: MainStatus::Panicked(message), code: None }
+                MainOutcome {
+                    status: MainStatus::Panicked(message),
+                    code: None,
+                }
             }
         };
         self.running = None;
@@ -485,7 +546,10 @@ impl<F: Future<Output = T>, T: MainOutput> MainBody<F, T> {
     }
 
     fn into_status(self) -> MainOutcome {
-        self.finished.unwrap_or(MainOutcome { status: MainStatus::Dropped, code: None })
+        self.finished.unwrap_or(MainOutcome {
+            status: MainStatus::Dropped,
+            code: None,
+        })
     }
 }
 
@@ -509,17 +573,26 @@ mod tests {
     }
 
     fn sigterm() -> Received {
-        Received { name: "SIGTERM", forced_exit_code: 143 }
+        Received {
+            name: "SIGTERM",
+            forced_exit_code: 143,
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn main_returning_shuts_down_without_pre_stop() {
         let controller = controller();
-        let outcome = controller.drive(&config(5_000, 1_000, 10_000), &[], async {}).await;
+        let outcome = controller
+            .drive(&config(5_000, 1_000, 10_000), &[], async {})
+            .await;
         assert_eq!(outcome.report.cause, Cause::MainReturned);
         assert_eq!(outcome.report.exit_code, Some(0));
         assert!(
-            !outcome.report.phases.iter().any(|(phase, _)| *phase == Phase::PreStop),
+            !outcome
+                .report
+                .phases
+                .iter()
+                .any(|(phase, _)| *phase == Phase::PreStop),
             "pre-stop ran with no listener left to protect"
         );
         assert_eq!(controller.health(), Health::Draining);
@@ -564,7 +637,9 @@ mod tests {
             log.lock().unwrap().push("upload finished");
             drop(guard);
         });
-        let outcome = controller.drive(&config(0, 5_000, 10_000), &[], async {}).await;
+        let outcome = controller
+            .drive(&config(0, 5_000, 10_000), &[], async {})
+            .await;
         assert_eq!(outcome.report.drain, DrainOutcome::Drained);
         assert_eq!(*order.lock().unwrap(), ["upload finished", "hook"]);
     }
@@ -582,8 +657,18 @@ mod tests {
         let outcome = controller.drive(&config(0, 5_000, 10_000), &[], body).await;
         assert_eq!(outcome.report.drain, DrainOutcome::Drained);
         assert_eq!(outcome.report.in_flight_at_stop, 1);
-        let drain = outcome.report.phases.iter().find(|(phase, _)| *phase == Phase::Drain).unwrap().1;
-        assert_eq!(drain, Duration::from_millis(200), "the drain did not end when the guard dropped");
+        let drain = outcome
+            .report
+            .phases
+            .iter()
+            .find(|(phase, _)| *phase == Phase::Drain)
+            .unwrap()
+            .1;
+        assert_eq!(
+            drain,
+            Duration::from_millis(200),
+            "the drain did not end when the guard dropped"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -594,17 +679,29 @@ mod tests {
         let site = controller.inflight().site_named("spawned");
         let task = controller.spawn(site, std::future::pending::<()>());
         controller.begin_shutdown(Cause::Requested);
-        let outcome = controller.drive(&config(0, 300, 10_000), &[], async {}).await;
+        let outcome = controller
+            .drive(&config(0, 300, 10_000), &[], async {})
+            .await;
         match &outcome.report.drain {
-            DrainOutcome::TimedOut { abandoned, aborted_tasks } => {
-                assert!(abandoned.contains(&crate::SiteCount { name: "app::upload".into(), count: 2 }));
+            DrainOutcome::TimedOut {
+                abandoned,
+                aborted_tasks,
+            } => {
+                assert!(abandoned.contains(&crate::SiteCount {
+                    name: "app::upload".into(),
+                    count: 2
+                }));
                 assert_eq!(*aborted_tasks, 1);
             }
             other => panic!("expected a drain timeout, got {other:?}"),
         }
         assert!(task.await.unwrap_err().is_cancelled());
         assert_eq!(outcome.report.exit_code, Some(1));
-        assert!(outcome.report.to_string().contains("app::upload x2"), "{}", outcome.report);
+        assert!(
+            outcome.report.to_string().contains("app::upload x2"),
+            "{}",
+            outcome.report
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -615,7 +712,13 @@ mod tests {
         controller.register_hook(1, "after-panic".into(), move || async move {
             *flag.lock().unwrap() = true;
         });
-        let outcome = controller.drive(&config(0, 1_000, 10_000), &[], async { if true { panic!("kaboom") } }).await;
+        let outcome = controller
+            .drive(&config(0, 1_000, 10_000), &[], async {
+                if true {
+                    panic!("kaboom")
+                }
+            })
+            .await;
         assert_eq!(outcome.report.main, MainStatus::Panicked("kaboom".into()));
         assert_eq!(outcome.report.exit_code, Some(101));
         assert!(*ran.lock().unwrap());
@@ -623,10 +726,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn exit_codes_follow_main_and_shutdown_with() {
-        let errored = controller().drive(&config(0, 100, 1_000), &[], async { Err::<(), _>("bad") }).await;
+        let errored = controller()
+            .drive(&config(0, 100, 1_000), &[], async { Err::<(), _>("bad") })
+            .await;
         assert_eq!(errored.report.exit_code, Some(1));
 
-        let user_code = controller().drive(&config(0, 100, 1_000), &[], async { ExitCode::from(7) }).await;
+        let user_code = controller()
+            .drive(&config(0, 100, 1_000), &[], async { ExitCode::from(7) })
+            .await;
         assert_eq!(user_code.report.exit_code, None);
         assert_eq!(user_code.exit_code, ExitCode::from(7));
 
@@ -645,7 +752,9 @@ mod tests {
     async fn a_failed_hook_turns_success_into_1() {
         let controller = controller();
         controller.register_hook(1, "flush".into(), || async { Err::<(), _>("disk full") });
-        let outcome = controller.drive(&config(0, 100, 1_000), &[], async { ExitCode::SUCCESS }).await;
+        let outcome = controller
+            .drive(&config(0, 100, 1_000), &[], async { ExitCode::SUCCESS })
+            .await;
         assert_eq!(outcome.report.exit_code, Some(1));
     }
 
@@ -655,8 +764,15 @@ mod tests {
         controller.register_hook(1, "registers-another".into(), move || async move {
             controller.register_hook(2, "too-late".into(), || async {});
         });
-        let outcome = controller.drive(&config(0, 100, 1_000), &[], async {}).await;
-        let late = outcome.report.hooks.iter().find(|hook| hook.name == "too-late").unwrap();
+        let outcome = controller
+            .drive(&config(0, 100, 1_000), &[], async {})
+            .await;
+        let late = outcome
+            .report
+            .hooks
+            .iter()
+            .find(|hook| hook.name == "too-late")
+            .unwrap();
         assert_eq!(late.outcome, HookOutcome::Late);
     }
 
@@ -665,8 +781,13 @@ mod tests {
         let controller = controller();
         let _stuck = controller.track("app::stuck");
         controller.register_hook(1, "never".into(), || async {});
-        let outcome = controller.drive(&config(0, 5_000, 1_000), &[], async {}).await;
-        assert!(matches!(outcome.report.drain, DrainOutcome::GraceSpent { .. }));
+        let outcome = controller
+            .drive(&config(0, 5_000, 1_000), &[], async {})
+            .await;
+        assert!(matches!(
+            outcome.report.drain,
+            DrainOutcome::GraceSpent { .. }
+        ));
         assert_eq!(outcome.report.hooks[0].outcome, HookOutcome::Skipped);
         assert_eq!(outcome.report.total(), Duration::from_secs(1));
         assert_eq!(outcome.report.exit_code, Some(1));
@@ -676,7 +797,10 @@ mod tests {
     fn the_second_os_signal_forces_exit() {
         let controller = controller();
         assert_eq!(controller.on_os_signal(sigterm()), SignalAction::Shutdown);
-        assert_eq!(controller.on_os_signal(sigterm()), SignalAction::ForceExit(143));
+        assert_eq!(
+            controller.on_os_signal(sigterm()),
+            SignalAction::ForceExit(143)
+        );
     }
 
     #[test]
@@ -684,7 +808,10 @@ mod tests {
         let controller = controller();
         controller.begin_shutdown(Cause::Requested);
         assert_eq!(controller.on_os_signal(sigterm()), SignalAction::Shutdown);
-        assert_eq!(controller.on_os_signal(sigterm()), SignalAction::ForceExit(143));
+        assert_eq!(
+            controller.on_os_signal(sigterm()),
+            SignalAction::ForceExit(143)
+        );
     }
 
     #[test]
@@ -694,7 +821,10 @@ mod tests {
             let handles: Vec<_> = (0..16)
                 .map(|_| scope.spawn(|| usize::from(controller.begin_shutdown(Cause::Requested))))
                 .collect();
-            handles.into_iter().map(|handle| handle.join().unwrap()).sum()
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap())
+                .sum()
         });
         assert_eq!(winners, 1);
     }

@@ -315,7 +315,9 @@ mod tests {
         ];
         let reports = run_all(hooks, Duration::from_secs(1), far_future()).await;
         assert_eq!(*log.lock().unwrap(), ["stop-consumers", "pool", "cache"]);
-        assert!(reports.iter().all(|report| report.outcome == HookOutcome::Completed));
+        assert!(reports
+            .iter()
+            .all(|report| report.outcome == HookOutcome::Completed));
     }
 
     #[tokio::test(start_paused = true)]
@@ -333,7 +335,9 @@ mod tests {
             .collect();
         let reports = run_all(hooks, Duration::from_secs(1), far_future()).await;
         assert_eq!(reports.len(), 2);
-        assert!(reports.iter().all(|report| report.outcome == HookOutcome::Completed));
+        assert!(reports
+            .iter()
+            .all(|report| report.outcome == HookOutcome::Completed));
     }
 
     #[tokio::test(start_paused = true)]
@@ -341,12 +345,19 @@ mod tests {
         let log = Log::default();
         let hooks = vec![
             Hook::registered(1, "errs".into(), || async { Err::<(), _>("disk full") }),
-            Hook::registered(2, "panics".into(), || async { if true { panic!("boom") } }),
+            Hook::registered(2, "panics".into(), || async {
+                if true {
+                    panic!("boom")
+                }
+            }),
             Hook::registered(3, "hangs".into(), std::future::pending::<()>),
             logging(&log, 4, "after"),
         ];
         let reports = run_all(hooks, Duration::from_millis(300), far_future()).await;
-        let outcomes: Vec<_> = reports.iter().map(|report| report.outcome.clone()).collect();
+        let outcomes: Vec<_> = reports
+            .iter()
+            .map(|report| report.outcome.clone())
+            .collect();
         assert_eq!(
             outcomes,
             [
@@ -368,17 +379,23 @@ mod tests {
             logging(&log, 2, "never"),
         ];
         let reports = run_all(hooks, Duration::from_secs(5), grace).await;
-        assert_eq!(reports[0].outcome, HookOutcome::Skipped, "cut short by grace");
+        assert_eq!(
+            reports[0].outcome,
+            HookOutcome::Skipped,
+            "cut short by grace"
+        );
         assert_eq!(reports[1].outcome, HookOutcome::Skipped);
         assert!(log.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn a_stuck_sync_hook_is_abandoned_on_time() {
-        static RELEASE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let held = RELEASE.lock().unwrap();
+        // The hook blocks its thread until the test opens the gate, after the assertions.
+        static GATE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+            (std::sync::Mutex::new(false), std::sync::Condvar::new());
         fn stuck() -> HookResult {
-            drop(RELEASE.lock());
+            let (open, opened) = &GATE;
+            drop(opened.wait_while(open.lock().unwrap(), |open| !*open));
             Ok(())
         }
         let hooks = vec![Hook::from_static(&StaticHook {
@@ -389,8 +406,15 @@ mod tests {
         })];
         let started = std::time::Instant::now();
         let reports = run_all(hooks, Duration::from_secs(5), far_future()).await;
-        assert_eq!(reports[0].outcome, HookOutcome::TimedOut(Duration::from_millis(100)));
-        assert!(started.elapsed() < Duration::from_secs(2), "waited for a blocked thread");
-        drop(held);
+        assert_eq!(
+            reports[0].outcome,
+            HookOutcome::TimedOut(Duration::from_millis(100))
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "waited for a blocked thread"
+        );
+        *GATE.0.lock().unwrap() = true;
+        GATE.1.notify_all();
     }
 }

@@ -211,7 +211,9 @@ where
     F::Output: Send + 'static,
 {
     let controller = controller();
-    let site = controller.inflight().site_at(std::panic::Location::caller());
+    let site = controller
+        .inflight()
+        .site_at(std::panic::Location::caller());
     controller.spawn(site, future)
 }
 

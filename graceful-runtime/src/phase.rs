@@ -120,10 +120,16 @@ impl Phase {
     }
 
     fn from_u8(value: u8) -> Phase {
-        [Phase::Running, Phase::PreStop, Phase::Drain, Phase::Teardown, Phase::Exit]
-            .get(usize::from(value))
-            .copied()
-            .unwrap_or(Phase::Exit)
+        [
+            Phase::Running,
+            Phase::PreStop,
+            Phase::Drain,
+            Phase::Teardown,
+            Phase::Exit,
+        ]
+        .get(usize::from(value))
+        .copied()
+        .unwrap_or(Phase::Exit)
     }
 }
 

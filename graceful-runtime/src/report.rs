@@ -172,15 +172,26 @@ impl fmt::Display for ShutdownReport {
             .iter()
             .map(|(phase, duration)| format!("{phase} {}", ms(*duration)))
             .collect();
-        writeln!(f, "  phases: {} (total {})", phases.join(", "), ms(self.total()))?;
+        writeln!(
+            f,
+            "  phases: {} (total {})",
+            phases.join(", "),
+            ms(self.total())
+        )?;
         match &self.drain {
             DrainOutcome::Drained => writeln!(
                 f,
                 "  drain: {} in flight at stop-accepting, all finished",
                 self.in_flight_at_stop
             )?,
-            DrainOutcome::TimedOut { abandoned, aborted_tasks }
-            | DrainOutcome::GraceSpent { abandoned, aborted_tasks } => {
+            DrainOutcome::TimedOut {
+                abandoned,
+                aborted_tasks,
+            }
+            | DrainOutcome::GraceSpent {
+                abandoned,
+                aborted_tasks,
+            } => {
                 let why = if matches!(self.drain, DrainOutcome::TimedOut { .. }) {
                     "drain timed out"
                 } else {
@@ -208,7 +219,11 @@ impl fmt::Display for ShutdownReport {
             )?;
         }
         if !self.late_calls.is_empty() {
-            writeln!(f, "  late calls (started after teardown began, not waited for): {}", sites(&self.late_calls))?;
+            writeln!(
+                f,
+                "  late calls (started after teardown began, not waited for): {}",
+                sites(&self.late_calls)
+            )?;
         }
         writeln!(f, "  main: {}", self.main)?;
         match self.exit_code {

@@ -164,7 +164,10 @@ async fn next_signal(sources: &mut [(Received, PollSource)]) -> Option<Received>
 fn install_sources(signals: &[Signal]) -> std::io::Result<Vec<(Received, PollSource)>> {
     let mut sources: Vec<(Received, PollSource)> = Vec::new();
     for &signal in signals {
-        if sources.iter().any(|(received, _)| received.name == signal.name()) {
+        if sources
+            .iter()
+            .any(|(received, _)| received.name == signal.name())
+        {
             continue;
         }
         let kind = signal.kind();
@@ -189,19 +192,31 @@ fn install_sources(_signals: &[Signal]) -> std::io::Result<Vec<(Received, PollSo
     let mut ctrl_shutdown = windows::ctrl_shutdown()?;
     let sources: Vec<(Received, PollSource)> = vec![
         (
-            Received { name: "ctrl-c", forced_exit_code: 130 },
+            Received {
+                name: "ctrl-c",
+                forced_exit_code: 130,
+            },
             Box::new(move |cx| ctrl_c.poll_recv(cx)),
         ),
         (
-            Received { name: "ctrl-break", forced_exit_code: 130 },
+            Received {
+                name: "ctrl-break",
+                forced_exit_code: 130,
+            },
             Box::new(move |cx| ctrl_break.poll_recv(cx)),
         ),
         (
-            Received { name: "ctrl-close", forced_exit_code: 143 },
+            Received {
+                name: "ctrl-close",
+                forced_exit_code: 143,
+            },
             Box::new(move |cx| ctrl_close.poll_recv(cx)),
         ),
         (
-            Received { name: "ctrl-shutdown", forced_exit_code: 143 },
+            Received {
+                name: "ctrl-shutdown",
+                forced_exit_code: 143,
+            },
             Box::new(move |cx| ctrl_shutdown.poll_recv(cx)),
         ),
     ];

@@ -17,15 +17,21 @@ mod atomic {
 mod protocol;
 
 use atomic::{AtomicUsize, Ordering};
-use protocol::{Counter, Gate, DRAINING, TEARDOWN};
 use loom::sync::{Arc, Notify};
+use protocol::{Counter, Gate, DRAINING, TEARDOWN};
 
 fn counter() -> Counter {
-    Counter { word: AtomicUsize::new(0), late: AtomicUsize::new(0) }
+    Counter {
+        word: AtomicUsize::new(0),
+        late: AtomicUsize::new(0),
+    }
 }
 
 fn gate() -> Gate {
-    Gate { phase: AtomicUsize::new(0), entered_while_draining: AtomicUsize::new(0) }
+    Gate {
+        phase: AtomicUsize::new(0),
+        entered_while_draining: AtomicUsize::new(0),
+    }
 }
 
 struct World {
@@ -140,9 +146,7 @@ fn calls_entered_after_teardown_are_late_and_counted() {
         let world = World::new();
         let worker = {
             let world = world.clone();
-            loom::thread::spawn(move || {
-                world.sites[0].enter(&world.gate)
-            })
+            loom::thread::spawn(move || world.sites[0].enter(&world.gate))
         };
         world.gate.advance(DRAINING, world.sites.iter());
         world.gate.advance(TEARDOWN, world.sites.iter());

@@ -237,7 +237,8 @@ impl InFlight {
 
     fn advance(&self, bit: usize) {
         let sites = lock(&self.sites);
-        self.gate.advance(bit, sites.iter().map(|site| &site.counter));
+        self.gate
+            .advance(bit, sites.iter().map(|site| &site.counter));
     }
 
     /// Resolves once no call is in flight. Event-driven: the guard that brings a site to zero
@@ -374,8 +375,14 @@ mod tests {
         assert_eq!(
             registry.busy_sites(),
             vec![
-                SiteCount { name: "export".into(), count: 3 },
-                SiteCount { name: "import".into(), count: 1 },
+                SiteCount {
+                    name: "export".into(),
+                    count: 3
+                },
+                SiteCount {
+                    name: "import".into(),
+                    count: 1
+                },
             ]
         );
     }
@@ -388,7 +395,13 @@ mod tests {
         registry.begin_drain();
         registry.begin_teardown();
         let late = hook_side.enter();
-        assert_eq!(registry.late_sites(), vec![SiteCount { name: "app::late".into(), count: 1 }]);
+        assert_eq!(
+            registry.late_sites(),
+            vec![SiteCount {
+                name: "app::late".into(),
+                count: 1
+            }]
+        );
         drop((before, late));
     }
 
@@ -416,6 +429,10 @@ mod tests {
         assert_eq!(registry.abort_tasks(), 1);
         assert!(handle.await.unwrap_err().is_cancelled());
         assert_eq!(registry.total(), 0);
-        assert_eq!(registry.abort_tasks(), 0, "a finished task was still listed");
+        assert_eq!(
+            registry.abort_tasks(),
+            0,
+            "a finished task was still listed"
+        );
     }
 }
