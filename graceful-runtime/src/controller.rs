@@ -24,6 +24,7 @@ use crate::inflight::{lock, InFlight, InFlightGuard, Site};
 use crate::phase::{Health, HealthState, Phase, PhaseState};
 use crate::report::{event, Cause, DrainOutcome, MainStatus, ShutdownReport};
 use crate::signals::Received;
+use crate::systemd;
 
 /// How long the watchdog lets the sequence overrun `grace` before it forces the exit. The
 /// sequence enforces `grace` itself; this only catches a runtime that is blocked.
@@ -154,6 +155,7 @@ impl Controller {
         });
         if first {
             self.health.drain();
+            systemd::stopping();
             self.phase.enter(Phase::PreStop);
             let (_, cause) = self.started.get().expect("just set");
             event!(Info, "shutdown begun by {cause}: readiness now fails");
@@ -197,7 +199,11 @@ impl Controller {
     }
 
     pub(crate) fn ready(&self) -> bool {
-        self.health.ready()
+        let changed = self.health.ready();
+        if changed {
+            systemd::ready();
+        }
+        changed
     }
 
     pub(crate) fn unready(&self) -> bool {
@@ -294,7 +300,19 @@ impl Controller {
     pub(crate) async fn enforce_grace(&self, grace: Duration) {
         self.begun.cancelled().await;
         let (started, _) = self.started.get().expect("begun implies started");
-        tokio::time::sleep_until(*started + grace + WATCHDOG_MARGIN).await;
+        let deadline = *started + grace + WATCHDOG_MARGIN;
+        // systemd's stop timeout follows the sequence: renewed until our own deadline, and no
+        // further, so a stuck process is still killed.
+        let mut renew = tokio::time::interval(systemd::EXTEND_EVERY);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = renew.tick() => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    systemd::extend_timeout(left + 2 * systemd::EXTEND_EVERY);
+                }
+            }
+        }
         let final_code = self.final_code.load(Ordering::Acquire);
         if final_code >= 0 {
             // The report is out; only releasing kept values or the runtime's exit is stuck.
@@ -321,6 +339,7 @@ impl Controller {
         F: Future<Output = T>,
         T: MainOutput,
     {
+        systemd::spawn_watchdog_pings();
         let mut main = MainBody::new(body);
 
         tokio::select! {

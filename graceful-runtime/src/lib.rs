@@ -14,6 +14,7 @@ mod inflight;
 mod phase;
 pub mod report;
 mod signals;
+mod systemd;
 
 #[doc(hidden)]
 pub mod __private;
