@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::report::ReportFormat;
 use crate::signals::Signal;
 
 /// The timings of one shutdown. Defaults fit inside Kubernetes' 30 s grace period.
@@ -14,6 +15,7 @@ pub(crate) struct Config {
     pub(crate) pre_stop: Duration,
     pub(crate) grace: Duration,
     pub(crate) signals: Vec<Signal>,
+    pub(crate) report: ReportFormat,
 }
 
 impl Default for Config {
@@ -24,9 +26,13 @@ impl Default for Config {
             pre_stop: Duration::ZERO,
             grace: Duration::from_secs(28),
             signals: vec![Signal::Sigterm, Signal::Sigint],
+            report: ReportFormat::Text,
         }
     }
 }
+
+/// The variable that chooses the report's format.
+const REPORT_VARIABLE: &str = "GRACEFUL_REPORT";
 
 /// Picks one timing out of a config.
 type Field = fn(&mut Config) -> &mut Duration;
@@ -57,7 +63,19 @@ impl Config {
                 Err(reason) => problems.push(EnvProblem {
                     variable,
                     value: raw.to_string_lossy().into_owned(),
-                    reason,
+                    reason: format!(
+                        "not a duration ({reason}); write a humantime duration such as \"20s\" or \"500ms\""
+                    ),
+                }),
+            }
+        }
+        if let Some(raw) = lookup(REPORT_VARIABLE) {
+            match raw.to_str().and_then(ReportFormat::from_name) {
+                Some(format) => updated.report = format,
+                None => problems.push(EnvProblem {
+                    variable: REPORT_VARIABLE,
+                    value: raw.to_string_lossy().into_owned(),
+                    reason: "write \"text\" or \"json\"".to_owned(),
                 }),
             }
         }
@@ -112,7 +130,7 @@ impl fmt::Display for ConfigError {
             }
             write!(
                 f,
-                "{}={:?} is not a duration ({}); write a humantime duration such as \"20s\" or \"500ms\"",
+                "{}={:?}: {}",
                 problem.variable, problem.value, problem.reason
             )?;
         }
@@ -163,9 +181,29 @@ mod tests {
             ]))
             .unwrap_err()
             .to_string();
-        assert!(error.contains("GRACEFUL_DRAIN_TIMEOUT=\"soon\""), "{error}");
+        assert!(
+            error.contains("GRACEFUL_DRAIN_TIMEOUT=\"soon\": not a duration"),
+            "{error}"
+        );
         assert!(error.contains("GRACEFUL_GRACE=\"5 parsecs\""), "{error}");
         assert_eq!(config, Config::default(), "a bad value must change nothing");
+    }
+
+    #[test]
+    fn report_format_comes_from_graceful_report() {
+        let mut config = Config::default();
+        config
+            .apply_env(env(&[("GRACEFUL_REPORT", "json")]))
+            .unwrap();
+        assert_eq!(config.report, ReportFormat::Json);
+        let error = config
+            .apply_env(env(&[("GRACEFUL_REPORT", "yaml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("GRACEFUL_REPORT=\"yaml\": write \"text\" or \"json\""),
+            "{error}"
+        );
     }
 
     #[test]

@@ -403,11 +403,7 @@ impl Controller {
         report.exit_code = number;
         self.final_code
             .store(number.map_or(1, i32::from), Ordering::Release);
-        if number == Some(0) {
-            event!(Info, "{report}");
-        } else {
-            event!(Warn, "{report}");
-        }
+        crate::report::emit_report(&report, config.report);
         Outcome { report, exit_code }
     }
 

@@ -28,6 +28,7 @@ pub use config::ConfigError;
 pub use hooks::{HookOutcome, HookReport, IntoHookResult};
 pub use inflight::{InFlightGuard, SiteCount};
 pub use phase::{Health, Phase};
+pub use report::ReportFormat;
 pub use signals::Signal;
 pub use tokio_util::sync::CancellationToken;
 

@@ -232,3 +232,186 @@ impl fmt::Display for ShutdownReport {
         }
     }
 }
+
+/// How the final report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportFormat {
+    /// A block of lines for people: a tracing event, or stderr without a subscriber.
+    #[default]
+    Text,
+    /// One JSON object on one line of stderr, for log pipelines (schema in the README).
+    Json,
+}
+
+impl ReportFormat {
+    /// `"text"` or `"json"`, as `GRACEFUL_REPORT` and the `report` key spell them.
+    pub fn from_name(name: &str) -> Option<ReportFormat> {
+        match name {
+            "text" => Some(ReportFormat::Text),
+            "json" => Some(ReportFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn sites_json(list: &[SiteCount]) -> serde_json::Value {
+    list.iter()
+        .map(|site| serde_json::json!({ "site": site.name, "count": site.count }))
+        .collect()
+}
+
+impl ShutdownReport {
+    /// The report as one line of JSON (schema version 1, documented in the README).
+    pub fn to_json(&self) -> String {
+        use crate::hooks::HookOutcome;
+        use serde_json::json;
+
+        let cause = match &self.cause {
+            Cause::Signal(name) => json!({ "kind": "signal", "signal": name }),
+            Cause::Requested => json!({ "kind": "shutdown" }),
+            Cause::MainReturned => json!({ "kind": "main_returned" }),
+            Cause::Fatal { code, reason } => {
+                json!({ "kind": "shutdown_with", "code": code, "reason": reason })
+            }
+        };
+        let phases: Vec<_> = self
+            .phases
+            .iter()
+            .map(|(phase, duration)| json!({ "phase": phase.as_str(), "ms": millis(*duration) }))
+            .collect();
+        let drain = match &self.drain {
+            DrainOutcome::Drained => {
+                json!({ "outcome": "drained", "abandoned": [], "aborted_tasks": 0 })
+            }
+            DrainOutcome::TimedOut {
+                abandoned,
+                aborted_tasks,
+            } => {
+                json!({ "outcome": "timed_out", "abandoned": sites_json(abandoned), "aborted_tasks": aborted_tasks })
+            }
+            DrainOutcome::GraceSpent {
+                abandoned,
+                aborted_tasks,
+            } => {
+                json!({ "outcome": "grace_spent", "abandoned": sites_json(abandoned), "aborted_tasks": aborted_tasks })
+            }
+        };
+        let hooks: Vec<_> = self
+            .hooks
+            .iter()
+            .map(|hook| {
+                let (outcome, detail) = match &hook.outcome {
+                    HookOutcome::Completed => ("ok", None),
+                    HookOutcome::Failed(error) => ("failed", Some(error.clone())),
+                    HookOutcome::Panicked(message) => ("panicked", Some(message.clone())),
+                    HookOutcome::TimedOut(limit) => ("timed_out", Some(humantime::format_duration(*limit).to_string())),
+                    HookOutcome::Skipped => ("skipped", None),
+                    HookOutcome::Late => ("late", None),
+                };
+                json!({ "order": hook.order, "name": hook.name, "outcome": outcome, "detail": detail, "ms": millis(hook.elapsed) })
+            })
+            .collect();
+        let main = match &self.main {
+            MainStatus::Returned => json!({ "status": "returned" }),
+            MainStatus::Error(error) => json!({ "status": "error", "detail": error }),
+            MainStatus::ExitCode(code) => json!({ "status": "exit_code", "detail": code }),
+            MainStatus::Panicked(message) => json!({ "status": "panicked", "detail": message }),
+            MainStatus::Dropped => json!({ "status": "dropped" }),
+        };
+        json!({
+            "graceful_report": 1,
+            "cause": cause,
+            "phases": phases,
+            "total_ms": millis(self.total()),
+            "in_flight_at_stop": self.in_flight_at_stop,
+            "drain": drain,
+            "hooks": hooks,
+            "late_calls": sites_json(&self.late_calls),
+            "main": main,
+            "failed": self.has_failures(),
+            "exit_code": self.exit_code,
+        })
+        .to_string()
+    }
+}
+
+/// Writes the final report in `format`.
+pub(crate) fn emit_report(report: &ShutdownReport, format: ReportFormat) {
+    match format {
+        ReportFormat::Text if report.exit_code == Some(0) => event!(Info, "{report}"),
+        ReportFormat::Text => event!(Warn, "{report}"),
+        ReportFormat::Json => {
+            use std::io::Write;
+            let line = format!("{}\n", report.to_json());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::HookOutcome;
+
+    fn report() -> ShutdownReport {
+        ShutdownReport {
+            cause: Cause::Signal("SIGTERM"),
+            phases: vec![
+                (Phase::PreStop, Duration::from_millis(5000)),
+                (Phase::Drain, Duration::from_millis(1200)),
+            ],
+            in_flight_at_stop: 3,
+            drain: DrainOutcome::TimedOut {
+                abandoned: vec![SiteCount {
+                    name: "app::upload".into(),
+                    count: 2,
+                }],
+                aborted_tasks: 1,
+            },
+            hooks: vec![HookReport {
+                order: 10,
+                name: "app::close_pool".into(),
+                outcome: HookOutcome::Failed("pool \"main\" busy".into()),
+                elapsed: Duration::from_millis(12),
+            }],
+            late_calls: vec![],
+            main: MainStatus::Dropped,
+            exit_code: Some(1),
+        }
+    }
+
+    #[test]
+    fn text_names_abandoned_sites_and_hook_outcomes() {
+        let text = report().to_string();
+        assert!(text.contains("abandoned: app::upload x2"), "{text}");
+        assert!(
+            text.contains("hook [order 10] app::close_pool: failed: pool \"main\" busy (12ms)"),
+            "{text}"
+        );
+        assert!(text.contains("exit code: 1"), "{text}");
+    }
+
+    #[test]
+    fn json_is_one_line_with_the_documented_fields() {
+        let line = report().to_json();
+        assert!(!line.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["graceful_report"], 1);
+        assert_eq!(value["cause"]["signal"], "SIGTERM");
+        assert_eq!(value["phases"][0]["phase"], "pre-stop");
+        assert_eq!(value["phases"][0]["ms"], 5000);
+        assert_eq!(value["total_ms"], 6200);
+        assert_eq!(value["drain"]["outcome"], "timed_out");
+        assert_eq!(value["drain"]["abandoned"][0]["site"], "app::upload");
+        assert_eq!(value["drain"]["abandoned"][0]["count"], 2);
+        assert_eq!(value["hooks"][0]["outcome"], "failed");
+        assert_eq!(value["hooks"][0]["detail"], "pool \"main\" busy");
+        assert_eq!(value["main"]["status"], "dropped");
+        assert_eq!(value["failed"], true);
+        assert_eq!(value["exit_code"], 1);
+    }
+}

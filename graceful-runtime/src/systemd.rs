@@ -60,7 +60,9 @@ pub(crate) const EXTEND_EVERY: Duration = Duration::from_secs(1);
 /// exits. Pings come from the application's runtime, so a wedged runtime stops them and
 /// systemd's watchdog does its job.
 pub(crate) fn spawn_watchdog_pings() {
-    let Some(interval) = notify::watchdog_interval() else { return };
+    let Some(interval) = notify::watchdog_interval() else {
+        return;
+    };
     let every = (interval / 2).max(Duration::from_millis(1));
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
