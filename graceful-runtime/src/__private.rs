@@ -11,4 +11,5 @@ pub use crate::hooks::{
     HOOKS,
 };
 pub use crate::inflight::Site;
+pub use crate::report::ReportFormat;
 pub use crate::signals::Signal;

@@ -102,6 +102,13 @@ impl Builder {
         self
     }
 
+    /// How the final report is written: text for people (default) or one line of JSON on
+    /// stderr. `GRACEFUL_REPORT=json` overrides it.
+    pub fn report(mut self, format: crate::report::ReportFormat) -> Builder {
+        self.config.report = format;
+        self
+    }
+
     /// The runtime flavor.
     pub fn flavor(mut self, flavor: Flavor) -> Builder {
         self.flavor = flavor;

@@ -373,7 +373,7 @@ impl Controller {
         event!(
             Info,
             "stop accepting: {in_flight_at_stop} in flight, draining for up to {}",
-            humantime::format_duration(drain_deadline.saturating_duration_since(Instant::now()))
+            crate::report::ms(drain_deadline.saturating_duration_since(Instant::now()))
         );
         let drain = self.drain(&mut main, drain_deadline, grace_deadline).await;
         phases.mark(Phase::Drain);

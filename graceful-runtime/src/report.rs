@@ -151,7 +151,7 @@ impl ShutdownReport {
     }
 }
 
-fn ms(duration: Duration) -> humantime::FormattedDuration {
+pub(crate) fn ms(duration: Duration) -> humantime::FormattedDuration {
     // Millisecond precision: nanoseconds are noise in a report read by people.
     humantime::format_duration(Duration::from_millis(duration.as_millis() as u64))
 }
