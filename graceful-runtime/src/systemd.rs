@@ -8,25 +8,73 @@ use std::time::Duration;
 #[cfg(all(unix, feature = "systemd"))]
 mod notify {
     use sd_notify::NotifyState;
+    use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+    use std::sync::OnceLock;
     use std::time::Duration;
 
-    pub(super) fn send(states: &[NotifyState<'_>]) {
-        if let Err(error) = sd_notify::notify(states) {
-            crate::report::event!(Warn, "systemd notification failed: {error}");
+    /// What to tell systemd, sent to the notifier thread.
+    enum Message {
+        Ready,
+        Stopping,
+        ExtendTimeout(u32),
+        Watchdog,
+    }
+
+    /// A few seconds of pings and renewals: more only piles up behind a stuck socket.
+    const QUEUE: usize = 64;
+
+    /// Sends notifications from a thread of their own: `sd_notify::notify` blocks while the
+    /// socket's queue is full, and neither the runtime nor the signal thread may block.
+    fn notifier() -> Option<&'static SyncSender<Message>> {
+        static NOTIFIER: OnceLock<Option<SyncSender<Message>>> = OnceLock::new();
+        NOTIFIER
+            .get_or_init(|| {
+                std::env::var_os("NOTIFY_SOCKET")?;
+                let (sender, receiver) = sync_channel::<Message>(QUEUE);
+                let spawned = std::thread::Builder::new()
+                    .name("graceful-systemd".into())
+                    .spawn(move || {
+                        for message in receiver {
+                            let state = match message {
+                                Message::Ready => NotifyState::Ready,
+                                Message::Stopping => NotifyState::Stopping,
+                                Message::ExtendTimeout(micros) => {
+                                    NotifyState::ExtendTimeoutUsec(micros)
+                                }
+                                Message::Watchdog => NotifyState::Watchdog,
+                            };
+                            if let Err(error) = sd_notify::notify(&[state]) {
+                                crate::report::event!(Warn, "systemd notification failed: {error}");
+                            }
+                        }
+                    });
+                spawned.ok().map(|_| sender)
+            })
+            .as_ref()
+    }
+
+    fn send(message: Message) {
+        let Some(notifier) = notifier() else { return };
+        if let Err(TrySendError::Full(_)) = notifier.try_send(message) {
+            crate::report::event!(
+                Warn,
+                "systemd is not reading NOTIFY_SOCKET: a notification was dropped"
+            );
         }
     }
 
     pub(crate) fn ready() {
-        send(&[NotifyState::Ready]);
+        send(Message::Ready);
     }
 
     pub(crate) fn stopping() {
-        send(&[NotifyState::Stopping]);
+        send(Message::Stopping);
     }
 
     pub(crate) fn extend_timeout(by: Duration) {
-        let micros = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
-        send(&[NotifyState::ExtendTimeoutUsec(micros)]);
+        send(Message::ExtendTimeout(
+            u32::try_from(by.as_micros()).unwrap_or(u32::MAX),
+        ));
     }
 
     pub(crate) fn watchdog_interval() -> Option<Duration> {
@@ -34,7 +82,7 @@ mod notify {
     }
 
     pub(crate) fn watchdog_ping() {
-        send(&[NotifyState::Watchdog]);
+        send(Message::Watchdog);
     }
 }
 
