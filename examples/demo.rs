@@ -40,14 +40,18 @@ async fn main() {
     });
 
     graceful::ready();
-    println!("demo: ready, readiness answers {}", graceful::health().status_code());
+    println!(
+        "demo: ready, readiness answers {}",
+        graceful::health().status_code()
+    );
 
     for order in 1..=3 {
         tokio::spawn(checkout(order));
     }
-    tokio::task::yield_now().await;
+    // Let the three requests begin (a real service would be serving them off its listener).
+    tokio::time::sleep(Duration::from_millis(50)).await;
     println!(
-        "demo: {} calls in flight; sending SIGTERM to myself, as Kubernetes would",
+        "demo: {} in flight (3 checkouts, 1 background loop); sending SIGTERM to myself, as Kubernetes would",
         graceful::in_flight()
     );
     nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGTERM)

@@ -1,0 +1,12 @@
+#[graceful::main(
+    drain_timeout = "20s",
+    hook_timeout = "5s",
+    pre_stop = "0s",
+    grace = "28s",
+    signals = ["SIGTERM"],
+    flavor = "multi_thread",
+    worker_threads = 2,
+    report = "text",
+    crate = "::graceful"
+)]
+pub async fn main() {}

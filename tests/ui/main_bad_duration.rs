@@ -1,0 +1,2 @@
+#[graceful::main(drain_timeout = "5 parsecs")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[graceful::main(flavor = "single_thread")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[graceful::main(current_thread)]
+async fn main() {}

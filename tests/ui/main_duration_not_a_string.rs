@@ -1,0 +1,2 @@
+#[graceful::main(pre_stop = 5)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[graceful::main(signals = [])]
+async fn main() {}

@@ -1,0 +1,6 @@
+struct NotDebug;
+
+#[graceful::main]
+async fn main() -> Result<(), NotDebug> {
+    Ok(())
+}

@@ -1,0 +1,2 @@
+#[graceful::main(drain_timout = "5s")]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[graceful::on_shutdown]
+async fn close_pool() {}
+
+fn main() {}

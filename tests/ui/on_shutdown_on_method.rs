@@ -1,0 +1,8 @@
+struct Pool;
+
+impl Pool {
+    #[graceful::on_shutdown(order = 10)]
+    async fn close(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[graceful::on_shutdown(order = "first")]
+async fn close_pool() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[graceful::tracked(name = "")]
+async fn upload() {}
+
+fn main() {}

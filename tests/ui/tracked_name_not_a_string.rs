@@ -1,0 +1,4 @@
+#[graceful::tracked(name = upload)]
+async fn upload() {}
+
+fn main() {}

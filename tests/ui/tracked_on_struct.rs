@@ -1,0 +1,4 @@
+#[graceful::tracked]
+struct Upload;
+
+fn main() {}

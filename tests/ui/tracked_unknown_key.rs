@@ -1,0 +1,4 @@
+#[graceful::tracked(label = "upload")]
+async fn upload() {}
+
+fn main() {}
