@@ -170,6 +170,21 @@ pub(crate) fn krate(args: &Args, errors: &mut Errors) -> syn::Path {
         .unwrap_or(default)
 }
 
+/// The fn an attribute is on; when it is on anything else, the error to emit instead: `message`
+/// on the item, followed by the item unchanged so the rest of the crate still resolves.
+pub(crate) fn parse_fn(item: TokenStream, message: &str) -> Result<syn::ItemFn, TokenStream> {
+    syn::parse2::<syn::ItemFn>(item.clone()).map_err(|_| {
+        let error = syn::Error::new_spanned(&item, message).to_compile_error();
+        quote::quote!(#error #item)
+    })
+}
+
+/// The error, followed by the fn unchanged: one mistake in the attribute, one error.
+pub(crate) fn error_beside(error: syn::Error, function: &syn::ItemFn) -> TokenStream {
+    let error = error.to_compile_error();
+    quote::quote!(#error #function)
+}
+
 /// The span of a fn's return type, or of its signature when it has none.
 pub(crate) fn output_span(signature: &syn::Signature) -> proc_macro2::Span {
     match &signature.output {

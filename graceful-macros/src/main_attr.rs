@@ -37,16 +37,12 @@ struct MainConfig {
 }
 
 pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match syn::parse2::<ItemFn>(item.clone()) {
+    let function = match args::parse_fn(
+        item,
+        "#[graceful::main] goes on the entry point: `async fn main() { .. }`",
+    ) {
         Ok(function) => function,
-        Err(_) => {
-            let error = syn::Error::new_spanned(
-                &item,
-                "#[graceful::main] goes on the entry point: `async fn main() { .. }`",
-            )
-            .to_compile_error();
-            return quote!(#error #item);
-        }
+        Err(error) => return error,
     };
     match Args::parse(args, EXAMPLE).and_then(|args| validate(&args, &function)) {
         Ok(config) => expand(config, function),

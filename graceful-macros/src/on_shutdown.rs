@@ -19,23 +19,16 @@ struct HookConfig {
 }
 
 pub(crate) fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match syn::parse2::<ItemFn>(item.clone()) {
+    let function = match args::parse_fn(
+        item,
+        "#[graceful::on_shutdown] goes on a free fn with no parameters: `async fn close_pool() { .. }`",
+    ) {
         Ok(function) => function,
-        Err(_) => {
-            let error = syn::Error::new_spanned(
-                &item,
-                "#[graceful::on_shutdown] goes on a free fn with no parameters: `async fn close_pool() { .. }`",
-            )
-            .to_compile_error();
-            return quote!(#error #item);
-        }
+        Err(error) => return error,
     };
     match Args::parse(args, EXAMPLE).and_then(|args| validate(&args, &function)) {
         Ok(config) => expand(config, function),
-        Err(error) => {
-            let error = error.to_compile_error();
-            quote!(#error #function)
-        }
+        Err(error) => args::error_beside(error, &function),
     }
 }
 

@@ -18,16 +18,12 @@ struct TrackedConfig {
 }
 
 pub(crate) fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut function = match syn::parse2::<ItemFn>(item.clone()) {
+    let mut function = match args::parse_fn(
+        item,
+        "#[graceful::tracked] goes on a fn with a body: `async fn handler(..) { .. }` or `fn work(..) { .. }`",
+    ) {
         Ok(function) => function,
-        Err(_) => {
-            let error = syn::Error::new_spanned(
-                &item,
-                "#[graceful::tracked] goes on a fn with a body: `async fn handler(..) { .. }` or `fn work(..) { .. }`",
-            )
-            .to_compile_error();
-            return quote!(#error #item);
-        }
+        Err(error) => return error,
     };
     match Args::parse(args, EXAMPLE).and_then(|args| validate(&args, &function)) {
         Ok(config) => {
@@ -35,10 +31,7 @@ pub(crate) fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
             insert_guard(&mut function.block, guard);
             quote!(#function)
         }
-        Err(error) => {
-            let error = error.to_compile_error();
-            quote!(#error #function)
-        }
+        Err(error) => args::error_beside(error, &function),
     }
 }
 
