@@ -156,7 +156,7 @@ impl Controller {
         if first {
             self.health.drain();
             systemd::stopping();
-            self.phase.enter(Phase::PreStop);
+            self.enter_phase(Phase::PreStop);
             let (_, cause) = self.started.get().expect("just set");
             event!(Info, "shutdown begun by {cause}: readiness now fails");
             self.begun.cancel();
@@ -212,6 +212,12 @@ impl Controller {
 
     pub(crate) fn phase(&self) -> Phase {
         self.phase.get()
+    }
+
+    /// Moves to `phase`, sampling the in-flight gauge at the change.
+    fn enter_phase(&self, phase: Phase) {
+        self.phase.enter(phase);
+        crate::metrics::sample(self.inflight);
     }
 
     /// Cancelled at the stop-accepting moment (after `pre_stop`).
@@ -340,6 +346,7 @@ impl Controller {
         T: MainOutput,
     {
         systemd::spawn_watchdog_pings();
+        crate::metrics::spawn_sampler(self.inflight);
         let mut main = MainBody::new(body);
 
         tokio::select! {
@@ -365,7 +372,7 @@ impl Controller {
             phases.mark(Phase::PreStop);
         }
 
-        self.phase.enter(Phase::Drain);
+        self.enter_phase(Phase::Drain);
         self.inflight.begin_drain();
         self.stop_accepting.cancel();
         let in_flight_at_stop = self.inflight.total();
@@ -378,7 +385,7 @@ impl Controller {
         let drain = self.drain(&mut main, drain_deadline, grace_deadline).await;
         phases.mark(Phase::Drain);
 
-        self.phase.enter(Phase::Teardown);
+        self.enter_phase(Phase::Teardown);
         self.inflight.begin_teardown();
         let hooks = self.close_registration(static_hooks);
         event!(Info, "teardown: running {} hook(s)", hooks.len());
@@ -386,7 +393,7 @@ impl Controller {
         // Taken after the run: hooks themselves may register (too late) during teardown.
         hook_reports.append(&mut lock(&self.registered).late);
         phases.mark(Phase::Teardown);
-        self.phase.enter(Phase::Exit);
+        self.enter_phase(Phase::Exit);
 
         let main_status = main.into_status();
         let mut report = ShutdownReport {
@@ -498,7 +505,9 @@ impl PhaseClock {
 
     fn mark(&mut self, phase: Phase) {
         let now = Instant::now();
-        self.phases.push((phase, now - self.last));
+        let duration = now - self.last;
+        crate::metrics::record_phase(phase, duration);
+        self.phases.push((phase, duration));
         self.last = now;
     }
 

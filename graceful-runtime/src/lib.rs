@@ -11,6 +11,7 @@ mod controller;
 mod global;
 mod hooks;
 mod inflight;
+mod metrics;
 mod phase;
 pub mod report;
 mod signals;

@@ -201,6 +201,20 @@ impl InFlight {
         self.count_by_name(|site| site.counter.in_flight())
     }
 
+    /// Every site with its count, zeros included, merged by name (for the metrics gauge).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn all_sites(&self) -> Vec<(&'static str, usize)> {
+        let mut merged: Vec<(&'static str, usize)> = Vec::new();
+        for site in lock(&self.sites).iter() {
+            let count = site.counter.in_flight();
+            match merged.iter_mut().find(|(name, _)| *name == site.name) {
+                Some((_, total)) => *total += count,
+                None => merged.push((site.name, count)),
+            }
+        }
+        merged
+    }
+
     /// Sites with calls that started after teardown had begun.
     pub(crate) fn late_sites(&self) -> Vec<SiteCount> {
         self.count_by_name(|site| site.counter.late())
