@@ -26,6 +26,10 @@ pub use graceful_runtime::{
     ConfigError, Flavor, Health, InFlightGuard, IntoHookResult, Signal, EXIT_CONFIG,
 };
 
+/// `TrackLayer` (feature `tower`), `readyz` and `livez` (features `tower` or `health`).
+#[doc(inline)]
+pub use graceful_runtime::features::*;
+
 #[doc(hidden)]
 pub use graceful_runtime::__private;
 

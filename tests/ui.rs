@@ -6,7 +6,5 @@
 fn attributes() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*.rs");
-    // Cases that hold only while a feature is off; the test command runs default features.
-    cases.compile_fail("tests/ui/needs-feature/*.rs");
     cases.pass("tests/pass/*.rs");
 }

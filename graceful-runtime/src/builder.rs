@@ -50,6 +50,8 @@ pub struct Builder {
     config: Config,
     flavor: Flavor,
     worker_threads: Option<usize>,
+    #[cfg(feature = "health")]
+    health: Option<&'static str>,
 }
 
 impl Default for Builder {
@@ -66,6 +68,8 @@ impl Builder {
             config: Config::default(),
             flavor: Flavor::MultiThread,
             worker_threads: None,
+            #[cfg(feature = "health")]
+            health: None,
         }
     }
 
@@ -102,6 +106,16 @@ impl Builder {
         self
     }
 
+    /// Serves `/livez` and `/readyz` on `address` (such as `"0.0.0.0:8081"`) from before the
+    /// body runs until exit. `GRACEFUL_HEALTH_ADDR` overrides it, and turns the port on where
+    /// this is not called. A bad address or a port that cannot be bound stops the process with
+    /// exit code 78 before user code runs.
+    #[cfg(feature = "health")]
+    pub fn health(mut self, address: &'static str) -> Builder {
+        self.health = Some(address);
+        self
+    }
+
     /// How the final report is written: text for people (default) or one line of JSON on
     /// stderr. `GRACEFUL_REPORT=json` overrides it.
     pub fn report(mut self, format: crate::report::ReportFormat) -> Builder {
@@ -135,12 +149,28 @@ impl Builder {
         if let Some(warning) = config.budget_warning() {
             event!(Warn, "{warning}");
         }
+        #[cfg(feature = "health")]
+        let health_listener = match crate::serving::health_server::address(self.health, |name| {
+            std::env::var_os(name)
+        })
+        .and_then(|address| address.map(crate::serving::health_server::bind).transpose())
+        {
+            Ok(listener) => listener,
+            Err(error) => return startup_error(format_args!("{error}")),
+        };
         let runtime = match self.build_runtime() {
             Ok(runtime) => runtime,
             Err(error) => {
                 return startup_error(format_args!("cannot build the tokio runtime: {error}"))
             }
         };
+        #[cfg(feature = "health")]
+        if let Some(listener) = health_listener {
+            let _context = runtime.enter();
+            if let Err(error) = crate::serving::health_server::spawn(listener) {
+                return startup_error(format_args!("cannot serve the health port: {error}"));
+            }
+        }
         let controller = crate::global::controller();
         if let Err(error) = install_signal_thread(controller, &config) {
             return startup_error(format_args!("cannot install signal handlers: {error}"));

@@ -14,6 +14,8 @@ mod inflight;
 mod metrics;
 mod phase;
 pub mod report;
+#[cfg(any(feature = "tower", feature = "health"))]
+mod serving;
 mod signals;
 mod systemd;
 
@@ -32,6 +34,16 @@ pub use phase::{Health, Phase};
 pub use report::ReportFormat;
 pub use signals::Signal;
 pub use tokio_util::sync::CancellationToken;
+
+/// What the optional features add, gathered so that `graceful` re-exports it with one glob
+/// whichever features are on.
+#[doc(hidden)]
+pub mod features {
+    #[cfg(any(feature = "tower", feature = "health"))]
+    pub use crate::serving::{livez, readyz};
+    #[cfg(feature = "tower")]
+    pub use crate::serving::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
+}
 
 use global::controller;
 

@@ -1,0 +1,172 @@
+//! `TrackLayer`: counts each request in flight from the handler's start until its response body
+//! has ended, and once draining asks HTTP/1 clients to reconnect elsewhere (`Connection: close`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, Response, Version};
+use http_body::{Body, Frame, SizeHint};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::inflight::{InFlightGuard, Site};
+
+/// A tower layer that counts every request in flight under one site (`http` by default) until
+/// its response body has ended, so the drain waits for streamed responses too; and, once
+/// shutdown has begun, adds `Connection: close` to HTTP/1 responses so keep-alive clients
+/// reconnect to another instance instead of pinning this one.
+///
+/// Works with axum, tonic and any tower stack; put it outermost so the count covers the whole
+/// stack. hyper-util's own connection-level graceful shutdown (what axum's
+/// `with_graceful_shutdown` uses) still closes idle connections at stop-accepting.
+///
+/// ```
+/// # extern crate graceful_runtime as graceful;
+/// use tower_layer::Layer;
+///
+/// let layer = graceful::TrackLayer::named("api");
+/// // Wraps any tower service; with axum: `Router::new().route(..).layer(layer)`.
+/// let _service = layer.layer(());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TrackLayer {
+    site: &'static Site,
+}
+
+impl TrackLayer {
+    /// Counts under the site `http`.
+    pub fn new() -> TrackLayer {
+        TrackLayer::named("http")
+    }
+
+    /// Counts under the site `name`; a name used twice is one site in reports.
+    pub fn named(name: &'static str) -> TrackLayer {
+        TrackLayer {
+            site: crate::global::controller().inflight().site_named(name),
+        }
+    }
+}
+
+impl Default for TrackLayer {
+    fn default() -> Self {
+        TrackLayer::new()
+    }
+}
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = TrackService<S>;
+
+    fn layer(&self, inner: S) -> TrackService<S> {
+        TrackService {
+            inner,
+            site: self.site,
+        }
+    }
+}
+
+/// The service [`TrackLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct TrackService<S> {
+    inner: S,
+    site: &'static Site,
+}
+
+impl<S, RequestBody, ResponseBody> Service<Request<RequestBody>> for TrackService<S>
+where
+    S: Service<Request<RequestBody>, Response = Response<ResponseBody>>,
+{
+    type Response = Response<TrackedBody<ResponseBody>>;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
+        // HTTP/2 multiplexes and has GOAWAY; `Connection` is an HTTP/1 header (and forbidden in
+        // HTTP/2 responses).
+        let http1 = matches!(request.version(), Version::HTTP_10 | Version::HTTP_11);
+        let guard = self.site.enter();
+        TrackedFuture {
+            inner: self.inner.call(request),
+            guard: Some(guard),
+            http1,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`TrackService`]: holds the guard until the response exists, then
+    /// hands it to the body.
+    pub struct TrackedFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<InFlightGuard>,
+        http1: bool,
+    }
+}
+
+impl<F, ResponseBody, Error> Future for TrackedFuture<F>
+where
+    F: Future<Output = Result<Response<ResponseBody>, Error>>,
+{
+    type Output = Result<Response<TrackedBody<ResponseBody>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result?,
+        };
+        let draining = crate::is_shutting_down();
+        let (mut parts, body) = response.into_parts();
+        if draining && *this.http1 {
+            parts
+                .headers
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        // The guard moves into the body: the server drops the body once it has been written
+        // (or the client went away), and an empty body is dropped at once.
+        let guard = this.guard.take();
+        Poll::Ready(Ok(Response::from_parts(
+            parts,
+            TrackedBody { inner: body, guard },
+        )))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that counts its request in flight until the body ends or is dropped.
+    pub struct TrackedBody<B> {
+        #[pin]
+        inner: B,
+        guard: Option<InFlightGuard>,
+    }
+}
+
+impl<B: Body> Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        if let Poll::Ready(None) | Poll::Ready(Some(Err(_))) = frame {
+            this.guard.take();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,430 @@
+//! `examples/service` through a shutdown, as its clients see it: real processes, real sockets,
+//! a real SQLite database, real SIGTERM. Loads are bounded and stay on loopback.
+
+#[path = "fixtures/tests/support/process.rs"]
+mod process;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use process::{Fixture, Signal, PATIENCE};
+
+/// A running `examples/service`, with its addresses read from its own log lines.
+struct Service {
+    process: Fixture,
+    address: SocketAddr,
+    health: SocketAddr,
+    database: PathBuf,
+    _directory: TempDirectory,
+}
+
+/// A directory removed when the test ends.
+struct TempDirectory(PathBuf);
+
+impl Drop for TempDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn service_binary() -> PathBuf {
+    // cargo test builds the examples next to the test binaries: target/debug/examples.
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let binary = deps.parent().unwrap().join("examples").join("service");
+    assert!(
+        binary.exists(),
+        "{} is missing: run through `cargo test`, which builds the examples",
+        binary.display()
+    );
+    binary
+}
+
+impl Service {
+    fn start(name: &str, env: &[(&str, &str)]) -> Service {
+        let directory =
+            std::env::temp_dir().join(format!("graceful-service-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).unwrap();
+        let database = directory.join("items.db");
+        let database_url = format!("sqlite://{}", database.display());
+        let mut all_env = vec![
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("GRACEFUL_HEALTH_ADDR", "127.0.0.1:0"),
+            ("DATABASE_URL", database_url.as_str()),
+        ];
+        all_env.extend_from_slice(env);
+        let binary = service_binary();
+        let process = Fixture::start_path(binary.to_str().unwrap(), &all_env);
+        let address = process
+            .wait_for_line(true, "listening")
+            .split("address=")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let health = process
+            .wait_for_line(false, "health endpoint listening on http://")
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        Service {
+            process,
+            address,
+            health,
+            database,
+            _directory: TempDirectory(directory),
+        }
+    }
+}
+
+/// One HTTP/1.1 connection, kept alive until the server says `Connection: close`.
+struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+struct Answer {
+    status: StatusCode,
+    closes: bool,
+    body: String,
+}
+
+impl Connection {
+    async fn open(address: SocketAddr) -> std::io::Result<Connection> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(connection);
+        Ok(Connection { sender })
+    }
+
+    async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, hyper::Error> {
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let closes = response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+        // The whole body, so that "complete response" means complete.
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Answer {
+            status,
+            closes,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", "localhost")
+        .body(Full::default())
+        .unwrap()
+}
+
+fn post_item(id: &str, work_ms: u64) -> Request<Full<Bytes>> {
+    Request::post(format!("/items?work_ms={work_ms}"))
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(format!(
+            r#"{{"id":"{id}","body":"payload {id}"}}"#
+        ))))
+        .unwrap()
+}
+
+async fn get_once(address: SocketAddr, path: &str) -> Answer {
+    Connection::open(address)
+        .await
+        .unwrap()
+        .send(get(path))
+        .await
+        .unwrap()
+}
+
+/// Polls `/readyz` until it answers `status`; every poll is a full round trip, bounded in time.
+async fn wait_for_readiness(health: SocketAddr, status: u16) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(mut connection) = Connection::open(health).await {
+            if let Ok(answer) = connection.send(get("/readyz")).await {
+                if answer.status.as_u16() == status {
+                    return;
+                }
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("/readyz never answered {status}");
+}
+
+/// What happened to each request of a trial.
+#[derive(Default)]
+struct Tally {
+    sent: usize,
+    ok_ids: BTreeSet<String>,
+    non_2xx: usize,
+    errors: usize,
+}
+
+/// One trial: a bounded concurrent load of POSTs, SIGTERM mid-load, then the checks.
+async fn zero_loss_trial(trial: usize) -> (Tally, usize) {
+    const WORKERS: usize = 16;
+    const MAX_REQUESTS: usize = 400;
+    const SIGTERM_AFTER: usize = 120;
+
+    let mut service = Service::start(&format!("trial{trial}"), &[("GRACEFUL_PRE_STOP", "500ms")]);
+    wait_for_readiness(service.health, 200).await;
+    let address = service.address;
+    let started = Arc::new(AtomicUsize::new(0));
+    let completed = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|worker| {
+            let (started, completed, stop) = (started.clone(), completed.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut outcomes: BTreeMap<String, Result<StatusCode, String>> = BTreeMap::new();
+                let mut connection: Option<Connection> = None;
+                while !stop.load(Ordering::Relaxed)
+                    && started.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS
+                {
+                    let id = format!("t{trial}-w{worker}-{}", outcomes.len());
+                    if connection.is_none() {
+                        match Connection::open(address).await {
+                            Ok(opened) => connection = Some(opened),
+                            Err(error) => {
+                                // The listener is gone: stop-accepting has come.
+                                outcomes.insert(id, Err(format!("connect: {error}")));
+                                break;
+                            }
+                        }
+                    }
+                    let outcome = connection.as_mut().unwrap().send(post_item(&id, 20)).await;
+                    match outcome {
+                        Ok(answer) => {
+                            if answer.closes {
+                                connection = None;
+                            }
+                            outcomes.insert(id, Ok(answer.status));
+                        }
+                        Err(error) => {
+                            connection = None;
+                            outcomes.insert(id, Err(error.to_string()));
+                        }
+                    }
+                    completed.fetch_add(1, Ordering::Relaxed);
+                }
+                outcomes
+            })
+        })
+        .collect();
+
+    // SIGTERM mid-load: once a good share of the requests has completed.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while completed.load(Ordering::Relaxed) < SIGTERM_AFTER {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the load never got going"
+        );
+        tokio::task::yield_now().await;
+    }
+    service.process.signal(Signal::SIGTERM);
+
+    let mut tally = Tally::default();
+    for worker in workers {
+        for (id, outcome) in tokio::time::timeout(PATIENCE, worker)
+            .await
+            .expect("a worker hung")
+            .unwrap()
+        {
+            tally.sent += 1;
+            match outcome {
+                Ok(status) if status.is_success() => {
+                    tally.ok_ids.insert(id);
+                }
+                Ok(_) => tally.non_2xx += 1,
+                Err(_) => tally.errors += 1,
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let database = service.database.clone();
+    let finished = tokio::task::spawn_blocking(move || service.process.wait_exit())
+        .await
+        .unwrap();
+    finished.assert_code(0);
+    let pool_closed = finished.stdout_index("database pool closed");
+    let report = finished.stdout_index("shutdown report");
+    assert!(
+        pool_closed < report,
+        "the hook's log line came after the report"
+    );
+    assert!(
+        finished
+            .stdout
+            .iter()
+            .any(|line| line.contains("close-database-pool: ok")),
+        "{:#?}",
+        finished.stdout
+    );
+
+    let rows = database_rows(&database).await;
+    let missing: Vec<_> = tally.ok_ids.difference(&rows).collect();
+    assert!(
+        missing.is_empty(),
+        "trial {trial}: 2xx without a row: {missing:?}"
+    );
+    let unanswered: Vec<_> = rows.difference(&tally.ok_ids).collect();
+    assert!(
+        unanswered.is_empty(),
+        "trial {trial}: rows written for requests that got no 2xx: {unanswered:?}"
+    );
+    (tally, rows.len())
+}
+
+/// The ids in the database, after `PRAGMA integrity_check` has passed.
+async fn database_rows(path: &std::path::Path) -> BTreeSet<String> {
+    use sqlx::Connection as _;
+    let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM items")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    ids.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_load_loses_nothing_over_three_trials() {
+    for trial in 0..3 {
+        let (tally, rows) = zero_loss_trial(trial).await;
+        // The figures of each trial, for the record (cargo test -- --nocapture).
+        println!(
+            "trial {trial}: sent {}, 2xx {}, non-2xx {}, errors {}, rows {rows}",
+            tally.sent,
+            tally.ok_ids.len(),
+            tally.non_2xx,
+            tally.errors
+        );
+        assert_eq!(tally.non_2xx, 0, "trial {trial}");
+        assert!(
+            tally.ok_ids.len() >= 120,
+            "trial {trial}: the load was too small to mean anything"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_during_pre_stop_while_the_service_still_answers() {
+    let mut service = Service::start("readiness", &[("GRACEFUL_PRE_STOP", "3s")]);
+    wait_for_readiness(service.health, 200).await;
+    assert_eq!(get_once(service.health, "/livez").await.status, 200);
+    service.process.signal(Signal::SIGTERM);
+    wait_for_readiness(service.health, 503).await;
+    let answer = get_once(service.address, "/items").await;
+    assert_eq!(
+        answer.status, 200,
+        "the main port stopped serving during pre-stop"
+    );
+    assert_eq!(
+        get_once(service.health, "/readyz").await.body.trim(),
+        "draining"
+    );
+    let finished = tokio::task::spawn_blocking(move || service.process.wait_exit())
+        .await
+        .unwrap();
+    finished.assert_code(0);
+}
+
+#[tokio::test]
+async fn a_keep_alive_client_is_told_to_close_and_the_server_exits_without_waiting_for_the_drain() {
+    let mut service = Service::start(
+        "keepalive",
+        &[
+            ("GRACEFUL_PRE_STOP", "1s"),
+            ("GRACEFUL_DRAIN_TIMEOUT", "60s"),
+            ("GRACEFUL_GRACE", "90s"),
+        ],
+    );
+    wait_for_readiness(service.health, 200).await;
+    let mut held = Connection::open(service.address).await.unwrap();
+    let before = held.send(get("/items")).await.unwrap();
+    assert_eq!(before.status, 200);
+    assert!(!before.closes, "Connection: close before any shutdown");
+
+    service.process.signal(Signal::SIGTERM);
+    wait_for_readiness(service.health, 503).await;
+    let during = held.send(get("/items")).await.unwrap();
+    assert_eq!(during.status, 200);
+    assert!(
+        during.closes,
+        "no Connection: close on a keep-alive connection during pre-stop"
+    );
+
+    let finished = tokio::task::spawn_blocking(move || service.process.wait_exit())
+        .await
+        .unwrap();
+    finished.assert_code(0);
+    finished.assert_exited_within(
+        Duration::from_secs(20),
+        "with a 60s drain timeout, a drained server",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_request_is_named_at_the_drain_timeout_and_the_process_exits_1() {
+    let mut service = Service::start(
+        "stuck",
+        &[
+            ("GRACEFUL_PRE_STOP", "0s"),
+            ("GRACEFUL_DRAIN_TIMEOUT", "1s"),
+            ("GRACEFUL_GRACE", "5s"),
+        ],
+    );
+    wait_for_readiness(service.health, 200).await;
+    let address = service.address;
+    let stuck = tokio::spawn(async move {
+        let mut connection = Connection::open(address).await.unwrap();
+        connection.send(get("/stuck")).await
+    });
+    service.process.wait_for_stdout("stuck request entered");
+    service.process.signal(Signal::SIGTERM);
+    let finished = tokio::task::spawn_blocking(move || service.process.wait_exit())
+        .await
+        .unwrap();
+    finished.assert_code(1);
+    finished.assert_exited_within(Duration::from_secs(5), "with a 5s grace, the process");
+    let report = finished.stdout.join("\n");
+    assert!(report.contains("drain timed out"), "{report}");
+    assert!(report.contains("service::handlers::stuck x1"), "{report}");
+    assert!(report.contains("http x1"), "{report}");
+    assert!(
+        stuck.await.unwrap().is_err(),
+        "the stuck request got an answer"
+    );
+}

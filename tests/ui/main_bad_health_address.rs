@@ -1,0 +1,2 @@
+#[graceful::main(health = "localhost:8081")]
+async fn main() {}

@@ -1,2 +1,0 @@
-#[graceful::main(report = "yaml")]
-async fn main() {}

@@ -1,0 +1,2 @@
+#[graceful::main(signals = ["SIGTERM", "SIGINT", "SIGTERM"])]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[graceful::on_shutdown(order = 10)]
+unsafe fn release_mapping() {}
+
+fn main() {}

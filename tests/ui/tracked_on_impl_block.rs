@@ -1,0 +1,10 @@
+struct Service;
+
+#[graceful::tracked]
+impl Service {
+    fn handle(&self) {}
+}
+
+fn main() {
+    Service.handle();
+}
