@@ -36,17 +36,17 @@ impl Drop for TempDirectory {
     }
 }
 
-fn service_binary() -> PathBuf {
-    // cargo test builds the examples next to the test binaries: target/debug/examples.
+/// The binary of an example: `cargo test` builds the examples next to the test binaries.
+fn example_binary(name: &str) -> PathBuf {
     let deps = std::env::current_exe()
         .unwrap()
         .parent()
         .unwrap()
         .to_path_buf();
-    let binary = deps.parent().unwrap().join("examples").join("service");
+    let binary = deps.parent().unwrap().join("examples").join(name);
     assert!(
         binary.exists(),
-        "{} is missing: run through `cargo test`, which builds the examples",
+        "{} is missing: run `cargo test` without --test, which builds the examples",
         binary.display()
     );
     binary
@@ -66,7 +66,7 @@ impl Service {
             ("DATABASE_URL", database_url.as_str()),
         ];
         all_env.extend_from_slice(env);
-        let binary = service_binary();
+        let binary = example_binary("service");
         let process = Fixture::start_path(binary.to_str().unwrap(), &all_env);
         let address = process
             .wait_for_line(true, "listening")
@@ -426,5 +426,58 @@ async fn a_stuck_request_is_named_at_the_drain_timeout_and_the_process_exits_1()
     assert!(
         stuck.await.unwrap().is_err(),
         "the stuck request got an answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_event_stream_ends_at_stop_accepting_instead_of_holding_the_exit() {
+    let binary = example_binary("streaming");
+    let mut server =
+        Fixture::start_path(binary.to_str().unwrap(), &[("LISTEN_ADDR", "127.0.0.1:0")]);
+    let address: SocketAddr = server
+        .wait_for_line(true, "listening on ")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut connection = Connection::open(address).await.unwrap();
+    connection.sender.ready().await.unwrap();
+    let response = connection
+        .sender
+        .send_request(get("/events"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    // The first tick proves the stream is live before the signal.
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("tick 0"));
+    server.signal(Signal::SIGTERM);
+    let mut rest = String::new();
+    while let Some(frame) = tokio::time::timeout(PATIENCE, body.frame())
+        .await
+        .expect("the stream never ended")
+    {
+        if let Ok(data) = frame.unwrap().into_data() {
+            rest.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(
+        rest.contains("event: shutdown"),
+        "no goodbye event: {rest:?}"
+    );
+    let finished = tokio::task::spawn_blocking(move || server.wait_exit())
+        .await
+        .unwrap();
+    finished.assert_code(0);
+    // Drain timeout is 10 s: the stream ended by itself well before.
+    finished.assert_exited_within(Duration::from_secs(5), "a server with an open event stream");
+    assert!(
+        finished
+            .stderr
+            .contains("1 in flight at stop-accepting, all finished"),
+        "{}",
+        finished.stderr
     );
 }
