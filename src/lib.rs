@@ -28,6 +28,7 @@ pub use graceful_runtime::{
 
 /// `TrackLayer` (feature `tower`), `readyz` and `livez` (features `tower` or `health`).
 #[doc(inline)]
+#[allow(unused_imports)] // empty when no optional feature is on
 pub use graceful_runtime::features::*;
 
 #[doc(hidden)]

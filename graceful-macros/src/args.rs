@@ -1,51 +1,73 @@
-//! Parsing of an attribute's `key = value, ...` list into entries that the validate stages read
-//! one key at a time, with unknown and repeated keys reported on their own tokens.
+//! An attribute's `key = value, ...` list: parsed once into entries, then read key by key by
+//! the validate stages, with unknown and repeated keys reported on their own tokens.
 
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Expr, Meta, Token};
 
 /// One `key = value` of an attribute.
 pub(crate) struct Arg {
+    /// The key as written, `::`-joined when it is a path (which is never a known key).
     pub(crate) key: String,
+    /// The key's tokens, where errors about the key itself point.
     pub(crate) path: syn::Path,
+    /// The value's tokens, where errors about the value point.
     pub(crate) value: Expr,
 }
 
-/// The attribute's entries, consumed key by key.
+/// The attribute's entries, in the order written.
+#[derive(Default)]
 pub(crate) struct Args {
     entries: Vec<Arg>,
+    /// Keys written in another form than `key = value` (already reported).
+    malformed: Vec<String>,
+    /// False when the list did not parse at all (already reported): nothing can be said to
+    /// be missing from it.
+    complete: bool,
 }
 
 impl Args {
-    /// Parses `key = value, ...`; `example` shows the right form in the error message.
-    pub(crate) fn parse(tokens: TokenStream, example: &str) -> syn::Result<Args> {
-        let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens)?;
-        let mut errors = Errors::default();
-        let mut entries = Vec::new();
+    /// Parses `key = value, ...`. Every entry that is not `key = value` is reported (with
+    /// `example` showing the right form) and skipped, so the other keys are still checked.
+    pub(crate) fn parse(tokens: TokenStream, example: &str, errors: &mut Errors) -> Args {
+        let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens) {
+            Ok(metas) => metas,
+            Err(error) => {
+                errors.push(error);
+                return Args::default();
+            }
+        };
+        let mut args = Args {
+            complete: true,
+            ..Args::default()
+        };
         for meta in metas {
             match meta {
-                Meta::NameValue(pair) => {
-                    let key = path_name(&pair.path);
-                    entries.push(Arg {
-                        key,
-                        path: pair.path,
-                        value: pair.value,
-                    });
+                Meta::NameValue(pair) => args.entries.push(Arg {
+                    key: path_name(&pair.path),
+                    path: pair.path,
+                    value: pair.value,
+                }),
+                other => {
+                    errors.push(syn::Error::new_spanned(
+                        &other,
+                        format!("expected `key = value`, e.g. {example}"),
+                    ));
+                    args.malformed.push(path_name(other.path()));
                 }
-                other => errors.push(syn::Error::new_spanned(
-                    &other,
-                    format!("expected `key = value`, e.g. {example}"),
-                )),
             }
         }
-        errors.finish()?;
-        Ok(Args { entries })
+        args
     }
 
-    /// Rejects keys not in `known` and keys given twice, each on its own token.
+    /// Whether a required key is missing. Not when it was written wrongly, or the list did not
+    /// parse: that mistake is already reported, and one mistake gets one error.
+    pub(crate) fn is_missing(&self, key: &str) -> bool {
+        self.complete && self.get(key).is_none() && !self.malformed.iter().any(|name| name == key)
+    }
+
+    /// Rejects keys not in `known` and keys given twice, each error on the key's own token.
     pub(crate) fn check_keys(&self, known: &[&str], errors: &mut Errors) {
         for (index, arg) in self.entries.iter().enumerate() {
             if !known.contains(&arg.key.as_str()) {
@@ -69,7 +91,8 @@ impl Args {
         }
     }
 
-    /// The value of `key`, if given (the first, when repeated: that is reported elsewhere).
+    /// The entry for `key`, if given. When it is repeated, the first one: `check_keys` has
+    /// already reported the second, and checking both values would only repeat errors.
     pub(crate) fn get(&self, key: &str) -> Option<&Arg> {
         self.entries.iter().find(|arg| arg.key == key)
     }
@@ -83,7 +106,7 @@ fn path_name(path: &syn::Path) -> String {
         .join("::")
 }
 
-/// Errors gathered over a whole attribute, so the user sees them all at once.
+/// The errors of one attribute, gathered so the user sees every mistake in one build.
 #[derive(Default)]
 pub(crate) struct Errors(Option<syn::Error>);
 
@@ -105,7 +128,7 @@ impl Errors {
     }
 }
 
-/// A string literal value, or an error that shows `example`.
+/// The value of `arg` as a string literal; otherwise an error that shows `example`.
 pub(crate) fn lit_str(arg: &Arg, example: &str) -> syn::Result<syn::LitStr> {
     match &arg.value {
         Expr::Lit(syn::ExprLit {
@@ -119,76 +142,107 @@ pub(crate) fn lit_str(arg: &Arg, example: &str) -> syn::Result<syn::LitStr> {
     }
 }
 
-/// A humantime duration in a string literal, checked now rather than at run time.
-pub(crate) fn duration(arg: &Arg) -> syn::Result<std::time::Duration> {
-    let example = format!("{} = \"5s\"", arg.key);
-    let text = lit_str(arg, &example)?;
-    let duration = humantime::parse_duration(&text.value()).map_err(|error| {
-        syn::Error::new_spanned(
-            &text,
-            format!(
-                "invalid duration {:?} for `{}`: {error}; write a humantime duration such as \"5s\", \"250ms\" or \"1m 30s\"",
-                text.value(),
-                arg.key
-            ),
-        )
-    })?;
-    if u64::try_from(duration.as_nanos()).is_err() {
+/// The value of `arg` as a string literal that is not blank, as names must be.
+pub(crate) fn name(arg: &Arg, example: &str) -> syn::Result<syn::LitStr> {
+    let text = lit_str(arg, example)?;
+    if text.value().trim().is_empty() {
         return Err(syn::Error::new_spanned(
             &text,
-            "this duration is too long; keep it under 500 years",
+            format!("`{}` cannot be empty, e.g. {example}", arg.key),
         ));
     }
-    Ok(duration)
+    Ok(text)
 }
 
-/// Emits `Duration::from_nanos(n)` through the runtime's re-export.
-pub(crate) fn duration_tokens(krate: &syn::Path, duration: std::time::Duration) -> TokenStream {
-    let nanos = duration.as_nanos() as u64;
-    quote::quote!(#krate::__private::Duration::from_nanos(#nanos))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
 
-/// The path generated code reaches graceful through: `::graceful`, or the `crate` key's.
-pub(crate) fn krate(args: &Args, errors: &mut Errors) -> syn::Path {
-    let default: syn::Path = syn::parse_quote!(::graceful);
-    let Some(arg) = args.get("crate") else {
-        return default;
-    };
-    let Some(text) = errors.take(lit_str(arg, "crate = \"my_crate::graceful\"")) else {
-        return default;
-    };
-    errors
-        .take(text.parse::<syn::Path>().map_err(|_| {
-            syn::Error::new_spanned(
-                &text,
-                format!(
-                    "{:?} is not a path; write e.g. crate = \"my_crate::graceful\"",
-                    text.value()
-                ),
-            )
-        }))
-        .unwrap_or(default)
-}
+    fn parse(tokens: TokenStream) -> (Args, Errors) {
+        let mut errors = Errors::default();
+        let args = Args::parse(tokens, "#[x(key = 1)]", &mut errors);
+        (args, errors)
+    }
 
-/// The fn an attribute is on; when it is on anything else, the error to emit instead: `message`
-/// on the item, followed by the item unchanged so the rest of the crate still resolves.
-pub(crate) fn parse_fn(item: TokenStream, message: &str) -> Result<syn::ItemFn, TokenStream> {
-    syn::parse2::<syn::ItemFn>(item.clone()).map_err(|_| {
-        let error = syn::Error::new_spanned(&item, message).to_compile_error();
-        quote::quote!(#error #item)
-    })
-}
+    fn messages(errors: Errors) -> Vec<String> {
+        match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
+        }
+    }
 
-/// The error, followed by the fn unchanged: one mistake in the attribute, one error.
-pub(crate) fn error_beside(error: syn::Error, function: &syn::ItemFn) -> TokenStream {
-    let error = error.to_compile_error();
-    quote::quote!(#error #function)
-}
+    #[test]
+    fn an_empty_list_has_no_entries_and_no_errors() {
+        let (args, errors) = parse(quote!());
+        assert!(args.get("order").is_none());
+        assert!(errors.finish().is_ok());
+    }
 
-/// The span of a fn's return type, or of its signature when it has none.
-pub(crate) fn output_span(signature: &syn::Signature) -> proc_macro2::Span {
-    match &signature.output {
-        syn::ReturnType::Type(_, ty) => ty.span(),
-        syn::ReturnType::Default => signature.ident.span(),
+    #[test]
+    fn entries_are_found_by_key() {
+        let (args, errors) = parse(quote!(order = 10, name = "close",));
+        assert!(errors.finish().is_ok());
+        assert!(args.get("order").is_some());
+        assert!(lit_str(args.get("name").unwrap(), "").is_ok());
+    }
+
+    #[test]
+    fn an_unknown_key_lists_the_known_ones() {
+        let (args, mut errors) = parse(quote!(drain_timout = "5s"));
+        args.check_keys(&["drain_timeout", "crate"], &mut errors);
+        assert_eq!(
+            messages(errors),
+            ["unknown key `drain_timout`; expected one of: drain_timeout, crate"]
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_is_reported_once_on_its_second_use() {
+        let (args, mut errors) = parse(quote!(grace = "1s", grace = "2s", grace = "3s"));
+        args.check_keys(&["grace"], &mut errors);
+        assert_eq!(
+            messages(errors),
+            [
+                "`grace` is given twice; keep one",
+                "`grace` is given twice; keep one"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bare_word_is_reported_and_the_other_keys_are_kept() {
+        let (args, errors) = parse(quote!(current_thread, order = 1));
+        assert!(args.get("order").is_some());
+        assert_eq!(
+            messages(errors),
+            ["expected `key = value`, e.g. #[x(key = 1)]"]
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_instead_of_panicking() {
+        let (args, errors) = parse(quote!(order = ));
+        assert_eq!(messages(errors).len(), 1);
+        assert!(!args.is_missing("order"), "the syntax error is enough");
+    }
+
+    #[test]
+    fn a_key_is_missing_only_when_not_written_at_all() {
+        let (args, _) = parse(quote!(order, name = "x"));
+        assert!(
+            !args.is_missing("order"),
+            "written as a bare word, already reported"
+        );
+        assert!(!args.is_missing("name"));
+        assert!(args.is_missing("timeout"));
+    }
+
+    #[test]
+    fn a_name_must_be_a_non_blank_string() {
+        let (args, _) = parse(quote!(a = "", b = upload, c = "upload"));
+        assert!(name(args.get("a").unwrap(), "").is_err());
+        assert!(name(args.get("b").unwrap(), "").is_err());
+        assert_eq!(name(args.get("c").unwrap(), "").unwrap().value(), "upload");
     }
 }

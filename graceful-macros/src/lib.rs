@@ -1,27 +1,37 @@
 //! Attribute macros of the `graceful` crate. Thin by design: each parses its keys, validates
-//! them with errors on the offending tokens, and expands to calls into
-//! `::graceful::__private`; all behaviour lives in `graceful-runtime`.
+//! them with errors on the offending tokens, and expands to calls into `::graceful::__private`
+//! (docs/PRIVATE-API.md); all behaviour lives in `graceful-runtime`.
 //!
 //! Use them through `graceful`: `#[graceful::main]`, `#[graceful::tracked]`,
 //! `#[graceful::on_shutdown(order = N)]`.
 
 mod args;
+mod duration;
+mod item;
+mod krate;
 mod main_attr;
 mod on_shutdown;
 mod tracked;
 
 use proc_macro::TokenStream;
 
-/// Runs an `async fn main()` through the whole graceful shutdown sequence.
+/// Runs an `async fn` with no parameters as the program's entry point, through the whole
+/// graceful shutdown sequence; the fn becomes a sync `fn` returning `std::process::ExitCode`.
 ///
-/// Keys: `drain_timeout = "20s"`, `hook_timeout = "5s"`, `pre_stop = "0s"`, `grace = "28s"`,
-/// `signals = ["SIGTERM", "SIGINT"]`, `flavor = "multi_thread" | "current_thread"`,
-/// `worker_threads = N`, `report = "text" | "json"`, `health = "127.0.0.1:8081"` (feature
-/// `health`), `crate = "path"`. The fn returns `()`, `Result<(), E: Debug>` or `ExitCode`.
+/// It returns `()`, `Result<(), E: Debug>` or `std::process::ExitCode`. Keys, all optional:
+///
+/// - `drain_timeout = "20s"`, `hook_timeout = "5s"`, `pre_stop = "0s"`, `grace = "28s"`:
+///   humantime durations, checked at compile time;
+/// - `signals = ["SIGTERM", "SIGINT"]`: any of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
+///   SIGUSR2;
+/// - `flavor = "multi_thread"` or `"current_thread"`, and `worker_threads = N` (multi_thread);
+/// - `health = "0.0.0.0:8081"`: `/livez` and `/readyz` on that address (feature `health`);
+/// - `crate = "path"`: where graceful is, for crates that re-export it.
 ///
 /// ```no_run
 /// #[graceful::main(drain_timeout = "10s", pre_stop = "5s")]
 /// async fn main() {
+///     // bind listeners, then:
 ///     graceful::ready();
 ///     graceful::shutdown_signal().await;
 /// }
@@ -32,10 +42,13 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Counts every call of a fn as in flight, from the start of its body until it returns,
-/// unwinds or its future is dropped. The signature does not change.
+/// unwinds or its future is dropped; the drain waits for it. The signature does not change.
 ///
-/// `#[graceful::tracked(name = "upload")]` names the site; the default is the module path and
-/// the fn's name. A hand-written `fn -> impl Future` counts only its synchronous part.
+/// Goes on any fn with a body: async or sync, free fn or method, generic, in a trait impl,
+/// under `#[async_trait]` (the whole boxed future is counted). A hand-written
+/// `fn -> impl Future` counts only its synchronous part: make it an `async fn` to count the
+/// future. `#[graceful::tracked(name = "upload")]` names the site in reports; the default is
+/// the module path and the fn's name. `crate = "path"` as for `main`.
 ///
 /// ```
 /// #[graceful::tracked]
@@ -48,10 +61,12 @@ pub fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
     tracked::tracked(args.into(), item.into()).into()
 }
 
-/// Adds a free fn (sync or async, no parameters, returning `()` or `Result<(), E: Display>`) to
-/// the teardown table, run after the drain in ascending `order`.
+/// Adds a free fn to the teardown table, run once after the drain in ascending `order`
+/// (an `i32`; hooks of equal order run concurrently).
 ///
-/// `#[graceful::on_shutdown(order = 10, timeout = "2s", name = "close-pool")]`
+/// The fn is sync or async, takes no parameters and returns `()` or `Result<(), E: Display>`.
+/// Keys: `order = N` (required), `timeout = "2s"` (default: the run's `hook_timeout`),
+/// `name = "close-pool"` (default: module path and fn name), `crate = "path"`.
 ///
 /// ```
 /// #[graceful::on_shutdown(order = 10, timeout = "2s")]

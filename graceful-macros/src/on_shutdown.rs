@@ -1,100 +1,138 @@
-//! `#[graceful::on_shutdown]`: parse the keys, validate the fn, then keep it and add one entry to
-//! the link-time teardown table (a linkme distributed slice), with no code run at start-up.
+//! `#[graceful::on_shutdown]`: parse the keys and the fn, validate them, then expand to the fn
+//! unchanged plus one entry of the link-time teardown table (a linkme distributed slice), so
+//! that no code runs at start-up to register it.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn};
 
-use crate::args::{self, Args, Errors};
+use crate::args::{self, Arg, Args, Errors};
+use crate::{duration, item, krate};
 
+const ATTRIBUTE: &str = "#[graceful::on_shutdown]";
+const USAGE: &str = "write `#[graceful::on_shutdown(order = 10)] async fn close_pool() { .. }`";
 const KEYS: &[&str] = &["order", "timeout", "name", "crate"];
 const EXAMPLE: &str = "#[graceful::on_shutdown(order = 10)]";
 
-/// The validated attribute.
-struct HookConfig {
-    krate: syn::Path,
-    order: i32,
-    timeout: Option<std::time::Duration>,
-    name: TokenStream,
-}
-
 pub(crate) fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match args::parse_fn(
-        item,
-        "#[graceful::on_shutdown] goes on a free fn with no parameters: `async fn close_pool() { .. }`",
-    ) {
+    let function = match item::parse_fn(item, ATTRIBUTE, USAGE) {
         Ok(function) => function,
-        Err(error) => return error,
+        Err(error_and_item) => return error_and_item,
     };
-    match Args::parse(args, EXAMPLE).and_then(|args| validate(&args, &function)) {
-        Ok(config) => expand(config, function),
-        Err(error) => args::error_beside(error, &function),
+    let mut errors = Errors::default();
+    let args = Args::parse(args, EXAMPLE, &mut errors);
+    validate_signature(&function.sig, &mut errors);
+    let config = validate_args(&args, &function.sig, &mut errors);
+    match (errors.finish(), config) {
+        (Ok(()), Some(config)) => expand(&config, function),
+        (result, _) => {
+            let error = result.err().map(|error| error.to_compile_error());
+            quote!(#error #function)
+        }
     }
 }
 
-fn validate(args: &Args, function: &ItemFn) -> syn::Result<HookConfig> {
-    let mut errors = Errors::default();
-    let signature = &function.sig;
+/// The attribute, checked.
+struct HookConfig {
+    krate: syn::Path,
+    order: i32,
+    /// `None`: the run's `hook_timeout`.
+    timeout: Option<(Duration, Span)>,
+    name: TokenStream,
+}
+
+/// The teardown table calls the fn as `name()`, safely, with nothing to choose: so a free,
+/// safe, non-generic fn without parameters.
+fn validate_signature(signature: &syn::Signature, errors: &mut Errors) {
     for input in &signature.inputs {
         match input {
             FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
                 receiver,
-                "#[graceful::on_shutdown] goes on a free fn, not a method; call the method from a free fn, or use graceful::register_hook for a value made at run time",
+                format!("{ATTRIBUTE} goes on a free fn, not a method; call the method from a free fn, or register a hook for a value made at run time with graceful::register_hook"),
             )),
             FnArg::Typed(parameter) => errors.push(syn::Error::new_spanned(
                 parameter,
-                "a shutdown hook takes no parameters; reach what it closes through a static, or use graceful::register_hook(order, name, move || ..) to capture it",
+                "a shutdown hook takes no parameters; reach what it closes through a static, or capture it in graceful::register_hook(order, name, move || ..)",
             )),
         }
     }
-    if !signature.generics.params.is_empty() || signature.generics.where_clause.is_some() {
+    if let Some(generics) = item::generics_tokens(&signature.generics) {
         errors.push(syn::Error::new_spanned(
-            &signature.generics,
-            "a shutdown hook cannot be generic: the teardown table calls it with no type to choose",
+            generics,
+            "a shutdown hook cannot be generic: the teardown table calls it with no types to choose; remove the generics",
         ));
     }
     if let Some(constness) = &signature.constness {
         errors.push(syn::Error::new_spanned(
             constness,
-            "a shutdown hook cannot be a `const fn`; remove `const`",
+            "a shutdown hook cannot be a `const fn`: it runs at shutdown, not at compile time; remove `const`",
         ));
     }
-    args.check_keys(KEYS, &mut errors);
-    let krate = args::krate(args, &mut errors);
-    let order = match args.get("order") {
-        Some(arg) => errors.take(order(arg)),
-        None => {
-            errors.push(syn::Error::new(
-                proc_macro2::Span::call_site(),
-                "missing `order`: add `order = N` (an i32; lower runs first), e.g. #[graceful::on_shutdown(order = 10)]",
+    if let Some(unsafety) = &signature.unsafety {
+        errors.push(syn::Error::new_spanned(
+            unsafety,
+            "a shutdown hook cannot be an `unsafe fn`: the teardown table has no contract to uphold; remove `unsafe` and put an `unsafe { .. }` block inside",
+        ));
+    }
+    if let syn::ReturnType::Type(_, ty) = &signature.output {
+        if let syn::Type::ImplTrait(_) = **ty {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                "a shutdown hook needs a named return type; write `()` or `Result<(), E>`",
             ));
-            None
-        }
-    };
-    let timeout = args
-        .get("timeout")
-        .and_then(|arg| errors.take(args::duration(arg)));
-    let fn_name = signature.ident.to_string();
-    let mut name = quote!(::core::concat!(::core::module_path!(), "::", #fn_name));
-    if let Some(arg) = args.get("name") {
-        if let Some(text) = errors.take(args::lit_str(arg, "name = \"close-pool\"")) {
-            name = quote!(#text);
         }
     }
-    errors.finish()?;
-    Ok(HookConfig {
+}
+
+/// `None` only when `order` is missing or wrong: every other key has a fallback, so its
+/// mistakes are reported without stopping the others from being checked.
+fn validate_args(
+    args: &Args,
+    signature: &syn::Signature,
+    errors: &mut Errors,
+) -> Option<HookConfig> {
+    args.check_keys(KEYS, errors);
+    let krate = krate::krate(args, errors);
+    let order = args.get("order").and_then(|arg| errors.take(order(arg)));
+    if args.is_missing("order") {
+        // On the attribute: there is no token of the missing key to point at.
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            format!("missing `order`: add `order = N`; lower runs first, e.g. {EXAMPLE}"),
+        ));
+    }
+    let timeout = args.get("timeout").and_then(|arg| {
+        let value = errors.take(duration::parse(arg))?;
+        Some((value, arg.path.span()))
+    });
+    let name = match args.get("name") {
+        Some(arg) => errors
+            .take(args::name(arg, "name = \"close-pool\""))
+            .map(|text| text.to_token_stream()),
+        None => None,
+    };
+    let name = name.unwrap_or_else(|| {
+        let fn_name = signature.ident.unraw().to_string();
+        quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
+    });
+    Some(HookConfig {
         krate,
-        order: order.unwrap_or_default(),
+        order: order?,
         timeout,
         name,
     })
 }
 
-fn order(arg: &args::Arg) -> syn::Result<i32> {
-    let error = |what: &str| {
+/// An integer literal, negative ones included, that fits an i32.
+fn order(arg: &Arg) -> syn::Result<i32> {
+    let error = |detail: &str| {
         syn::Error::new_spanned(
             &arg.value,
-            format!("`order` must be an integer literal that fits an i32{what}, e.g. #[graceful::on_shutdown(order = 10)]"),
+            format!("`order` must be an integer literal (i32), e.g. {EXAMPLE}{detail}"),
         )
     };
     let (negative, literal) = match &arg.value {
@@ -115,12 +153,21 @@ fn order(arg: &args::Arg) -> syn::Result<i32> {
         },
         _ => return Err(error("")),
     };
-    let magnitude: i64 = literal.base10_parse().map_err(|_| error(""))?;
+    let out_of_range = || {
+        let sign = if negative { "-" } else { "" };
+        error(&format!(
+            "; {sign}{} is outside {}..={}",
+            literal.base10_digits(),
+            i32::MIN,
+            i32::MAX
+        ))
+    };
+    let magnitude: i64 = literal.base10_parse().map_err(|_| out_of_range())?;
     let value = if negative { -magnitude } else { magnitude };
-    i32::try_from(value).map_err(|_| error(&format!(" ({value} does not)")))
+    i32::try_from(value).map_err(|_| out_of_range())
 }
 
-fn expand(config: HookConfig, function: ItemFn) -> TokenStream {
+fn expand(config: &HookConfig, function: ItemFn) -> TokenStream {
     let HookConfig {
         krate,
         order,
@@ -128,22 +175,32 @@ fn expand(config: HookConfig, function: ItemFn) -> TokenStream {
         name,
     } = config;
     let ident = &function.sig.ident;
-    let table_entry = format_ident!("__GRACEFUL_HOOK_{}", ident);
+    let entry = format_ident!("__GRACEFUL_HOOK_{}", ident.unraw());
     let timeout = match timeout {
-        Some(duration) => {
-            let duration = args::duration_tokens(&krate, duration);
-            quote!(::core::option::Option::Some(#duration))
+        Some((value, span)) => {
+            let value = duration::tokens(krate, *value, *span);
+            quote!(::core::option::Option::Some(#value))
         }
         None => quote!(::core::option::Option::None),
     };
-    // Spanned on the return type: when it is not () or Result<(), E: Display>, the error
-    // points there.
+    // The check and the call are spanned on the return type: when it is not () or
+    // Result<(), E: Display>, the compiler's error points there, once (see `output_type`).
+    let output_span = item::output_span(&function.sig);
+    let output_type = item::output_type(&function.sig);
+    let mut callee = ident.clone();
+    callee.set_span(output_span);
+    let assertion =
+        quote_spanned!(output_span=> #krate::__private::assert_hook_output::<#output_type>(););
     let run = if function.sig.asyncness.is_some() {
-        quote_spanned!(args::output_span(&function.sig)=>
-            #krate::__private::HookFn::Async(|| #krate::__private::box_hook(#ident())))
+        quote_spanned!(output_span=> #krate::__private::HookFn::Async(|| {
+            #assertion
+            #krate::__private::box_hook(#callee())
+        }))
     } else {
-        quote_spanned!(args::output_span(&function.sig)=>
-            #krate::__private::HookFn::Sync(|| #krate::__private::IntoHookResult::into_hook_result(#ident())))
+        quote_spanned!(output_span=> #krate::__private::HookFn::Sync(|| {
+            #assertion
+            #krate::__private::IntoHookResult::into_hook_result(#callee())
+        }))
     };
     let linkme = quote!(#krate::__private::linkme);
     quote! {
@@ -153,11 +210,141 @@ fn expand(config: HookConfig, function: ItemFn) -> TokenStream {
         #[linkme(crate = #linkme)]
         #[allow(non_upper_case_globals)]
         #[doc(hidden)]
-        static #table_entry: #krate::__private::StaticHook = #krate::__private::StaticHook {
+        static #entry: #krate::__private::StaticHook = #krate::__private::StaticHook {
             order: #order,
             name: #name,
             timeout: #timeout,
             run: #run,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+        on_shutdown(args, item).to_string()
+    }
+
+    fn squash(text: &str) -> String {
+        text.split_whitespace().collect()
+    }
+
+    #[test]
+    fn an_async_hook_becomes_a_table_entry_beside_the_fn() {
+        let expansion = expand_str(
+            quote!(order = 10, timeout = "2s"),
+            quote!(
+                async fn close_pool() -> Result<(), Error> {
+                    Ok(())
+                }
+            ),
+        );
+        // A string, not quote!: rustfmt reformats the inside of macros.
+        let expected = r#"
+            async fn close_pool() -> Result<(), Error> { Ok(()) }
+
+            #[::graceful::__private::linkme::distributed_slice(::graceful::__private::HOOKS)]
+            #[linkme(crate = ::graceful::__private::linkme)]
+            #[allow(non_upper_case_globals)]
+            #[doc(hidden)]
+            static __GRACEFUL_HOOK_close_pool: ::graceful::__private::StaticHook =
+                ::graceful::__private::StaticHook {
+                    order: 10i32,
+                    name: ::core::concat!(::core::module_path!(), "::", "close_pool"),
+                    timeout: ::core::option::Option::Some(
+                        ::graceful::__private::Duration::from_nanos(2000000000u64)
+                    ),
+                    run: ::graceful::__private::HookFn::Async(|| {
+                        ::graceful::__private::assert_hook_output::<Result<(), Error> >();
+                        ::graceful::__private::box_hook(close_pool())
+                    }),
+                };
+        "#;
+        assert_eq!(squash(&expansion), squash(expected));
+    }
+
+    #[test]
+    fn a_sync_hook_is_called_through_into_hook_result() {
+        let expansion = expand_str(
+            quote!(order = -3, name = "flush"),
+            quote!(
+                fn flush() {}
+            ),
+        );
+        for part in [
+            "order : - 3i32",
+            "name : \"flush\"",
+            "timeout : :: core :: option :: Option :: None",
+            ":: graceful :: __private :: HookFn :: Sync (|| { :: graceful :: __private :: assert_hook_output :: < () > () ; :: graceful :: __private :: IntoHookResult :: into_hook_result (flush ()) })",
+        ] {
+            assert!(expansion.contains(part), "{part}\nnot in\n{expansion}");
+        }
+    }
+
+    #[test]
+    fn order_accepts_the_whole_i32_range_and_nothing_else() {
+        let order_of = |value: TokenStream| {
+            let mut errors = Errors::default();
+            let args = Args::parse(quote!(order = #value), "", &mut errors);
+            order(args.get("order").unwrap()).map_err(|error| error.to_string())
+        };
+        assert_eq!(order_of(quote!(2147483647)), Ok(i32::MAX));
+        assert_eq!(order_of(quote!(-2147483648)), Ok(i32::MIN));
+        assert_eq!(order_of(quote!(0)), Ok(0));
+        assert_eq!(
+            order_of(quote!(2147483648)).unwrap_err(),
+            "`order` must be an integer literal (i32), e.g. #[graceful::on_shutdown(order = 10)]; 2147483648 is outside -2147483648..=2147483647"
+        );
+        assert!(order_of(quote!(-2147483649)).is_err());
+        assert!(order_of(quote!(99999999999999999999999)).is_err());
+        assert_eq!(
+            order_of(quote!("first")).unwrap_err(),
+            "`order` must be an integer literal (i32), e.g. #[graceful::on_shutdown(order = 10)]"
+        );
+        assert!(order_of(quote!(1.5)).is_err());
+        assert!(order_of(quote!(LAST)).is_err());
+    }
+
+    #[test]
+    fn a_missing_order_says_what_to_add() {
+        let expansion = expand_str(
+            quote!(),
+            quote!(
+                async fn close_pool() {}
+            ),
+        );
+        assert!(
+            expansion.contains("missing `order`: add `order = N`; lower runs first"),
+            "{expansion}"
+        );
+        assert!(
+            expansion.ends_with("async fn close_pool () { }"),
+            "{expansion}"
+        );
+    }
+
+    #[test]
+    fn every_mistake_is_reported_and_the_fn_kept() {
+        let expansion = expand_str(
+            quote!(order = 1, timeout = "soon", color = "red"),
+            quote!(
+                async fn close<T>(&self, pool: Pool) {}
+            ),
+        );
+        for message in [
+            "goes on a free fn, not a method",
+            "takes no parameters",
+            "cannot be generic",
+            "unknown key `color`",
+            "invalid duration \\\"soon\\\"",
+        ] {
+            assert!(
+                expansion.contains(message),
+                "{message}\nnot in\n{expansion}"
+            );
+        }
+        assert!(!expansion.contains("StaticHook"), "{expansion}");
     }
 }

@@ -6,7 +6,7 @@
     signals = ["SIGTERM"],
     flavor = "multi_thread",
     worker_threads = 2,
-    report = "text",
+    report = "json",
     crate = "::graceful"
 )]
 pub async fn main() {}

@@ -16,12 +16,17 @@ async fn async_free(bytes: Vec<u8>) -> usize {
 }
 
 #[graceful::tracked]
-fn generic<T: Clone + Display>(value: &T) -> String where T: Send {
+fn generic<T: Clone + Display>(value: &T) -> String
+where
+    T: Send,
+{
     value.to_string()
 }
 
 #[graceful::tracked]
-fn impl_trait_argument_and_return(items: impl IntoIterator<Item = u32>) -> impl Iterator<Item = u32> {
+fn impl_trait_argument_and_return(
+    items: impl IntoIterator<Item = u32>,
+) -> impl Iterator<Item = u32> {
     items.into_iter().map(|item| item * 2)
 }
 
@@ -94,6 +99,28 @@ impl Handler for Service {
 #[async_trait::async_trait]
 trait AsyncHandler {
     async fn handle_async(&self, request: String) -> usize;
+
+    #[graceful::tracked]
+    async fn default_async(&mut self) -> usize {
+        tokio::task::yield_now().await;
+        assert_eq!(graceful::in_flight(), 1);
+        2
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+trait LocalHandler {
+    async fn handle_local(self) -> u32;
+}
+
+#[async_trait::async_trait(?Send)]
+impl LocalHandler for Service {
+    #[graceful::tracked(name = "local")]
+    async fn handle_local(self) -> u32 {
+        tokio::task::yield_now().await;
+        assert_eq!(graceful::in_flight(), 1);
+        self.hits
+    }
 }
 
 #[async_trait::async_trait]
@@ -107,6 +134,11 @@ impl AsyncHandler for Service {
     }
 }
 
+#[graceful::tracked]
+extern "C" fn extern_c() -> i32 {
+    3
+}
+
 /// A tracked handler stays usable where a `Send` future is required (as axum needs).
 fn requires_send_handler<F, Fut>(handler: F) -> F
 where
@@ -116,12 +148,20 @@ where
     handler
 }
 
+/// The future of a tracked `async_trait` method is still `Send`.
+fn requires_send<T: Send>(value: T) -> T {
+    value
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     assert_eq!(sync_free(1), 2);
     assert_eq!(async_free(vec![1, 2, 3]).await, 3);
     assert_eq!(generic(&5), "5");
-    assert_eq!(impl_trait_argument_and_return([1, 2]).collect::<Vec<_>>(), [2, 4]);
+    assert_eq!(
+        impl_trait_argument_and_return([1, 2]).collect::<Vec<_>>(),
+        [2, 4]
+    );
     assert_eq!(async_generic("x").await, "x");
     assert_eq!(returns_future().await, 7);
     assert_eq!(unsafe { unsafe_fn() }, 1);
@@ -132,8 +172,11 @@ async fn main() {
     assert_eq!(service.async_by_mut().await, 2);
     assert_eq!(service.handle("abc"), 3);
     assert_eq!(service.default_method(), 1);
-    assert_eq!(service.handle_async("abcd".into()).await, 4);
+    assert_eq!(requires_send(service.handle_async("abcd".into())).await, 4);
+    assert_eq!(service.default_async().await, 2);
+    assert_eq!(extern_c(), 3);
     assert_eq!(service.by_value(), 2);
+    assert_eq!(Service { hits: 9 }.handle_local().await, 9);
     let handler = requires_send_handler(async_free);
     assert_eq!(handler(vec![0]).await, 1);
     assert_eq!(graceful::in_flight(), 0);

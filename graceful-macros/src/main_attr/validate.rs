@@ -1,0 +1,400 @@
+//! Every check of `#[graceful::main]` that can be made on tokens: each key once, into a typed
+//! config, and the shape of the fn. Its output type is checked later, by the compiler, through
+//! `assert_main_output` (a macro sees tokens, not types).
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+
+use super::ATTRIBUTE;
+use crate::args::{self, Arg, Args, Errors};
+use crate::{duration, item, krate};
+
+const KEYS: &[&str] = &[
+    "drain_timeout",
+    "hook_timeout",
+    "pre_stop",
+    "grace",
+    "signals",
+    "flavor",
+    "worker_threads",
+    "health",
+    "report",
+    "crate",
+];
+
+/// The duration keys, which are also the names of the builder methods they become.
+pub(super) const DURATION_KEYS: &[&str] = &["drain_timeout", "hook_timeout", "pre_stop", "grace"];
+
+/// The signals `signals = [..]` accepts, with their `graceful::Signal` variants.
+const SIGNALS: &[(&str, &str)] = &[
+    ("SIGTERM", "Sigterm"),
+    ("SIGINT", "Sigint"),
+    ("SIGQUIT", "Sigquit"),
+    ("SIGHUP", "Sighup"),
+    ("SIGUSR1", "Sigusr1"),
+    ("SIGUSR2", "Sigusr2"),
+];
+
+/// A validated value and the span of the key it came from, where the builder call it becomes
+/// is spanned.
+pub(super) struct Setting<T> {
+    pub(super) value: T,
+    pub(super) span: Span,
+}
+
+pub(super) enum Flavor {
+    MultiThread,
+    CurrentThread,
+}
+
+/// `report = "text" | "json"`: `graceful::ReportFormat`'s variant names.
+pub(super) enum Report {
+    Text,
+    Json,
+}
+
+/// The attribute, checked. Keys left out are `None`: the builder's defaults (and the
+/// operator's environment overrides) apply.
+pub(super) struct MainConfig {
+    pub(super) krate: syn::Path,
+    /// `(builder method, value)`, in the order of `DURATION_KEYS`.
+    pub(super) durations: Vec<(&'static str, Setting<Duration>)>,
+    /// `graceful::Signal` variant names, each spanned on its string.
+    pub(super) signals: Option<Setting<Vec<Setting<&'static str>>>>,
+    pub(super) flavor: Option<Setting<Flavor>>,
+    pub(super) worker_threads: Option<Setting<usize>>,
+    /// The address literal, kept as written: the builder takes a `&'static str`.
+    pub(super) health: Option<Setting<syn::LitStr>>,
+    pub(super) report: Option<Setting<Report>>,
+}
+
+/// Checks every key, recording each mistake in `errors`; what is valid is kept, so that
+/// one mistake does not hide another.
+pub(super) fn config(args: &Args, errors: &mut Errors) -> MainConfig {
+    args.check_keys(KEYS, errors);
+    let krate = krate::krate(args, errors);
+    let durations = DURATION_KEYS
+        .iter()
+        .filter_map(|&key| {
+            let arg = args.get(key)?;
+            let value = errors.take(duration::parse(arg))?;
+            Some((key, setting(arg, value)))
+        })
+        .collect();
+    let signals = args
+        .get("signals")
+        .and_then(|arg| Some(setting(arg, errors.take(signals(arg))?)));
+    let flavor = args
+        .get("flavor")
+        .and_then(|arg| Some(setting(arg, errors.take(flavor(arg))?)));
+    let worker_threads = args.get("worker_threads").and_then(|arg| {
+        let count = errors.take(worker_threads(arg))?;
+        if let Some(Setting {
+            value: Flavor::CurrentThread,
+            ..
+        }) = flavor
+        {
+            errors.push(syn::Error::new_spanned(
+                &arg.path,
+                "`worker_threads` applies to the multi_thread flavor only; remove it, or write flavor = \"multi_thread\"",
+            ));
+            return None;
+        }
+        Some(setting(arg, count))
+    });
+    let health = args
+        .get("health")
+        .and_then(|arg| Some(setting(arg, errors.take(health(arg))?)));
+    let report = args
+        .get("report")
+        .and_then(|arg| Some(setting(arg, errors.take(report(arg))?)));
+    MainConfig {
+        krate,
+        durations,
+        signals,
+        flavor,
+        worker_threads,
+        health,
+        report,
+    }
+}
+
+fn setting<T>(arg: &Arg, value: T) -> Setting<T> {
+    Setting {
+        value,
+        span: arg.path.span(),
+    }
+}
+
+/// The fn must be one the builder can run: async, without parameters, not generic.
+pub(super) fn signature(signature: &syn::Signature, errors: &mut Errors) {
+    if signature.asyncness.is_none() {
+        errors.push(syn::Error::new_spanned(
+            signature.fn_token,
+            format!(
+                "{ATTRIBUTE} needs an `async fn`; write `async fn {}()`",
+                signature.ident
+            ),
+        ));
+    }
+    if let Some(unsafety) = &signature.unsafety {
+        errors.push(syn::Error::new_spanned(
+            unsafety,
+            format!("{ATTRIBUTE} cannot run an `unsafe fn`; remove `unsafe` and put an `unsafe {{ .. }}` block inside"),
+        ));
+    }
+    if !signature.inputs.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &signature.inputs,
+            format!("{ATTRIBUTE} takes no parameters; read configuration (environment, arguments) inside the body"),
+        ));
+    }
+    if let Some(generics) = item::generics_tokens(&signature.generics) {
+        errors.push(syn::Error::new_spanned(
+            generics,
+            format!("{ATTRIBUTE} cannot be generic: nothing would choose the types; remove the generics"),
+        ));
+    }
+    if let syn::ReturnType::Type(_, ty) = &signature.output {
+        if let syn::Type::ImplTrait(_) = **ty {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                format!("{ATTRIBUTE} needs a named return type; write `()`, `Result<(), E>` or `std::process::ExitCode`"),
+            ));
+        }
+    }
+}
+
+fn signals(arg: &Arg) -> syn::Result<Vec<Setting<&'static str>>> {
+    let syn::Expr::Array(list) = &arg.value else {
+        return Err(syn::Error::new_spanned(
+            &arg.value,
+            "`signals` takes a list of signal names, e.g. signals = [\"SIGTERM\", \"SIGINT\"]",
+        ));
+    };
+    if list.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            list,
+            "`signals` needs at least one signal, or shutdown could only begin from inside; e.g. signals = [\"SIGTERM\"]",
+        ));
+    }
+    let mut errors = Errors::default();
+    let mut variants: Vec<Setting<&'static str>> = Vec::new();
+    let mut seen: Vec<&'static str> = Vec::new();
+    for element in &list.elems {
+        let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(name),
+            ..
+        }) = element
+        else {
+            errors.push(syn::Error::new_spanned(
+                element,
+                "write each signal as a string, e.g. \"SIGTERM\"",
+            ));
+            continue;
+        };
+        let value = name.value();
+        match SIGNALS.iter().find(|(signal, _)| *signal == value) {
+            Some((signal, _)) if seen.contains(signal) => errors.push(syn::Error::new_spanned(
+                name,
+                format!("{signal} is listed twice; keep one"),
+            )),
+            Some((signal, variant)) => {
+                seen.push(signal);
+                variants.push(Setting {
+                    value: variant,
+                    span: name.span(),
+                });
+            }
+            None => {
+                let known: Vec<&str> = SIGNALS.iter().map(|(signal, _)| *signal).collect();
+                errors.push(syn::Error::new_spanned(
+                    name,
+                    format!(
+                        "unknown signal {value:?}; expected one of: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    errors.finish()?;
+    Ok(variants)
+}
+
+fn flavor(arg: &Arg) -> syn::Result<Flavor> {
+    let text = args::lit_str(arg, "flavor = \"current_thread\"")?;
+    match text.value().as_str() {
+        "multi_thread" => Ok(Flavor::MultiThread),
+        "current_thread" => Ok(Flavor::CurrentThread),
+        other => Err(syn::Error::new_spanned(
+            &text,
+            format!("unknown flavor {other:?}; write \"multi_thread\" or \"current_thread\""),
+        )),
+    }
+}
+
+fn report(arg: &Arg) -> syn::Result<Report> {
+    let text = args::lit_str(arg, "report = \"json\"")?;
+    match text.value().as_str() {
+        "text" => Ok(Report::Text),
+        "json" => Ok(Report::Json),
+        other => Err(syn::Error::new_spanned(
+            &text,
+            format!("unknown report format {other:?}; write \"text\" or \"json\""),
+        )),
+    }
+}
+
+fn worker_threads(arg: &Arg) -> syn::Result<usize> {
+    let error = || {
+        syn::Error::new_spanned(
+            &arg.value,
+            "`worker_threads` takes a positive integer, e.g. worker_threads = 4",
+        )
+    };
+    let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(count),
+        ..
+    }) = &arg.value
+    else {
+        return Err(error());
+    };
+    match count.base10_parse::<usize>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(error()),
+    }
+}
+
+/// The address is checked whether or not the feature is on, so that turning the feature on
+/// never reveals a second mistake.
+fn health(arg: &Arg) -> syn::Result<syn::LitStr> {
+    let text = args::lit_str(arg, "health = \"0.0.0.0:8081\"")?;
+    let mut errors = Errors::default();
+    if text.value().parse::<std::net::SocketAddr>().is_err() {
+        errors.push(syn::Error::new_spanned(
+            &text,
+            format!(
+                "{:?} is not a socket address; write an IP address and a port, e.g. health = \"0.0.0.0:8081\"",
+                text.value()
+            ),
+        ));
+    }
+    if !cfg!(feature = "health") {
+        errors.push(syn::Error::new_spanned(
+            &arg.path,
+            format!(
+                "the `health` key needs graceful's `health` feature: graceful = {{ version = \"{}\", features = [\"health\"] }}",
+                requirement()
+            ),
+        ));
+    }
+    errors.finish()?;
+    Ok(text)
+}
+
+/// The version requirement a user would write for this release: "0.1" before 1.0, then "1".
+fn requirement() -> String {
+    let major = env!("CARGO_PKG_VERSION_MAJOR");
+    if major == "0" {
+        format!("0.{}", env!("CARGO_PKG_VERSION_MINOR"))
+    } else {
+        major.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn checked(tokens: proc_macro2::TokenStream) -> (MainConfig, Vec<String>) {
+        let mut errors = Errors::default();
+        let args = Args::parse(tokens, "", &mut errors);
+        let config = config(&args, &mut errors);
+        let messages = match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
+        };
+        (config, messages)
+    }
+
+    #[test]
+    fn no_keys_leave_every_default() {
+        let (config, messages) = checked(quote!());
+        assert!(messages.is_empty());
+        assert!(config.durations.is_empty());
+        assert!(config.signals.is_none() && config.flavor.is_none());
+        assert!(config.worker_threads.is_none() && config.health.is_none());
+    }
+
+    #[test]
+    fn the_unknown_key_message_lists_every_key() {
+        let (_, messages) = checked(quote!(drain_timout = "5s"));
+        assert_eq!(
+            messages,
+            ["unknown key `drain_timout`; expected one of: drain_timeout, hook_timeout, pre_stop, grace, signals, flavor, worker_threads, health, report, crate"]
+        );
+    }
+
+    #[test]
+    fn signals_map_to_their_variants_in_order() {
+        let (config, messages) = checked(quote!(signals = ["SIGHUP", "SIGTERM"]));
+        assert!(messages.is_empty());
+        let variants: Vec<&str> = config
+            .signals
+            .unwrap()
+            .value
+            .iter()
+            .map(|signal| signal.value)
+            .collect();
+        assert_eq!(variants, ["Sighup", "Sigterm"]);
+    }
+
+    #[test]
+    fn bad_signal_lists_report_each_mistake() {
+        let (config, messages) = checked(quote!(signals = ["SIGTERM", "SIGKILL", "SIGTERM", 15]));
+        assert!(config.signals.is_none());
+        assert_eq!(
+            messages,
+            [
+                "unknown signal \"SIGKILL\"; expected one of: SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2",
+                "SIGTERM is listed twice; keep one",
+                "write each signal as a string, e.g. \"SIGTERM\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn signals_must_be_a_list() {
+        let (_, messages) = checked(quote!(signals = "SIGTERM"));
+        assert_eq!(messages.len(), 1);
+        assert!(messages[0].contains("takes a list"), "{messages:?}");
+    }
+
+    #[test]
+    fn worker_threads_must_be_a_positive_integer() {
+        for value in [quote!(0), quote!(-1), quote!("4"), quote!(2.5)] {
+            let (_, messages) = checked(quote!(worker_threads = #value));
+            assert_eq!(
+                messages,
+                ["`worker_threads` takes a positive integer, e.g. worker_threads = 4"],
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn worker_threads_conflict_with_current_thread() {
+        let (config, messages) = checked(quote!(flavor = "current_thread", worker_threads = 2));
+        assert!(config.worker_threads.is_none());
+        assert!(messages[0].starts_with("`worker_threads` applies to the multi_thread flavor only"));
+    }
+
+    #[test]
+    fn the_feature_message_names_a_version_users_can_write() {
+        assert_eq!(requirement(), "0.1");
+    }
+}

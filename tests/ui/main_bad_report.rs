@@ -1,0 +1,2 @@
+#[graceful::main(report = "yaml")]
+async fn main() {}
