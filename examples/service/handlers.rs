@@ -1,5 +1,6 @@
-//! The service's handlers: each one tracked, each write in one transaction.
+//! The service's database and handlers: each handler tracked, each write in one transaction.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -27,7 +28,33 @@ pub struct Work {
     pub work_ms: u64,
 }
 
-pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+/// Opens the pool. Two instances (a rolling restart) may share one SQLite file: WAL mode, and a
+/// busy timeout under which writers wait for each other.
+pub async fn connect(database_url: &str) -> Result<SqlitePool, sqlx::Error> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let options = SqliteConnectOptions::from_str(database_url)?
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await?;
+    // WAL is a property of the file, set once. Not through the connect options: those would set
+    // it on every new connection, which needs an exclusive lock that the busy timeout does not
+    // wait for, and fails while the other instance is writing.
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+    }
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query("CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
         .execute(pool)
         .await?;
@@ -41,18 +68,41 @@ pub async fn create(
     Query(work): Query<Work>,
     Json(item): Json<NewItem>,
 ) -> Result<StatusCode, (StatusCode, String)> {
-    let mut transaction = pool.begin().await.map_err(internal)?;
+    // SQLite can answer SQLITE_BUSY without waiting when another process on the same file is
+    // mid-checkpoint; the transaction did not commit, so trying it again is safe.
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        match insert(&pool, &item, work.work_ms).await {
+            Err(error) if is_busy(&error) && attempt < ATTEMPTS => {
+                tracing::warn!(%error, attempt, "database busy, trying the transaction again");
+            }
+            result => return result.map(|()| StatusCode::CREATED).map_err(internal),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+async fn insert(pool: &SqlitePool, item: &NewItem, work_ms: u64) -> Result<(), sqlx::Error> {
+    // IMMEDIATE takes the write lock up front, waiting under the busy timeout; a deferred
+    // transaction upgrading from read to write would fail at once if another instance on the
+    // same file committed in between (SQLITE_BUSY_SNAPSHOT).
+    let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
     sqlx::query("INSERT INTO items (id, body) VALUES (?, ?)")
         .bind(&item.id)
         .bind(&item.body)
         .execute(&mut *transaction)
-        .await
-        .map_err(internal)?;
-    if work.work_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(work.work_ms)).await;
+        .await?;
+    if work_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(work_ms)).await;
     }
-    transaction.commit().await.map_err(internal)?;
-    Ok(StatusCode::CREATED)
+    transaction.commit().await
+}
+
+/// SQLITE_BUSY (5), in any of its extended forms.
+fn is_busy(error: &sqlx::Error) -> bool {
+    let code = error.as_database_error().and_then(|error| error.code());
+    code.and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 #[graceful::tracked]

@@ -7,11 +7,9 @@ mod handlers;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 /// The error main returns: start-up problems, reported with `Debug` and exit code 1.
 type StartupError = Box<dyn std::error::Error + Send + Sync>;
@@ -38,17 +36,9 @@ async fn main() -> Result<(), StartupError> {
         .map_err(|error| format!("LISTEN_ADDR={listen_addr:?} is not a socket address ({error}); write e.g. 127.0.0.1:3000"))?;
     let database_url = env_or("DATABASE_URL", "sqlite://graceful-service.db");
 
-    // WAL and a busy timeout: two instances (a rolling restart) can share one database file.
-    let options = SqliteConnectOptions::from_str(&database_url)
-        .map_err(|error| format!("DATABASE_URL={database_url:?}: {error}"))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await?;
-    handlers::migrate(&pool).await?;
+    let pool = handlers::connect(&database_url)
+        .await
+        .map_err(|error| format!("DATABASE_URL={database_url:?}: {error}"))?;
 
     // The pool is made here, so its hook is registered here: it closes after the drain.
     let closing = pool.clone();
