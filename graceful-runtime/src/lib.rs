@@ -44,6 +44,8 @@ pub mod features {
     #[cfg(feature = "tower")]
     pub use crate::serving::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
 }
+#[allow(unused_imports)] // empty when no optional feature is on
+pub use features::*;
 
 use global::controller;
 
