@@ -44,12 +44,14 @@ pub(super) struct Setting<T> {
     pub(super) span: Span,
 }
 
+#[derive(Clone, Copy)]
 pub(super) enum Flavor {
     MultiThread,
     CurrentThread,
 }
 
 /// `report = "text" | "json"`: `graceful::ReportFormat`'s variant names.
+#[derive(Clone, Copy)]
 pub(super) enum Report {
     Text,
     Json,
@@ -225,27 +227,47 @@ fn signals(arg: &Arg) -> syn::Result<Vec<Setting<&'static str>>> {
 }
 
 fn flavor(arg: &Arg) -> syn::Result<Flavor> {
-    let text = args::lit_str(arg, "flavor = \"current_thread\"")?;
-    match text.value().as_str() {
-        "multi_thread" => Ok(Flavor::MultiThread),
-        "current_thread" => Ok(Flavor::CurrentThread),
-        other => Err(syn::Error::new_spanned(
-            &text,
-            format!("unknown flavor {other:?}; write \"multi_thread\" or \"current_thread\""),
-        )),
-    }
+    one_of(
+        arg,
+        "flavor",
+        &[
+            ("multi_thread", Flavor::MultiThread),
+            ("current_thread", Flavor::CurrentThread),
+        ],
+    )
 }
 
 fn report(arg: &Arg) -> syn::Result<Report> {
-    let text = args::lit_str(arg, "report = \"json\"")?;
-    match text.value().as_str() {
-        "text" => Ok(Report::Text),
-        "json" => Ok(Report::Json),
-        other => Err(syn::Error::new_spanned(
-            &text,
-            format!("unknown report format {other:?}; write \"text\" or \"json\""),
-        )),
-    }
+    one_of(
+        arg,
+        "report format",
+        &[("text", Report::Text), ("json", Report::Json)],
+    )
+}
+
+/// A string key with a fixed set of values: the value chosen, or an error that lists them.
+fn one_of<T: Copy>(arg: &Arg, what: &str, choices: &[(&str, T)]) -> syn::Result<T> {
+    let names: Vec<String> = choices
+        .iter()
+        .map(|(name, _)| format!("{name:?}"))
+        .collect();
+    let example = format!(
+        "{} = {}",
+        arg.key,
+        names.last().expect("at least one choice")
+    );
+    let text = args::lit_str(arg, &example)?;
+    let value = text.value();
+    choices
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| {
+            syn::Error::new_spanned(
+                &text,
+                format!("unknown {what} {value:?}; write {}", names.join(" or ")),
+            )
+        })
 }
 
 fn worker_threads(arg: &Arg) -> syn::Result<usize> {
