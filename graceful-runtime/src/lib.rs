@@ -210,7 +210,7 @@ pub fn track(name: &'static str) -> InFlightGuard {
 }
 
 /// Spawns a task counted in flight until it finishes, named in reports by the caller's
-/// `file:line`. A drain timeout aborts it.
+/// `file:line`. A drain timeout aborts it. Like `tokio::spawn`, call it inside a runtime.
 ///
 /// ```
 /// # extern crate graceful_runtime as graceful;
