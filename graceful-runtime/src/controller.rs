@@ -374,8 +374,10 @@ impl Controller {
 
         self.enter_phase(Phase::Drain);
         self.inflight.begin_drain();
-        self.stop_accepting.cancel();
+        // Counted before the token is cancelled: work that ends the moment it sees the token
+        // (a stream saying goodbye) was still in flight at stop-accepting.
         let in_flight_at_stop = self.inflight.total();
+        self.stop_accepting.cancel();
         let drain_deadline = (Instant::now() + config.drain_timeout).min(grace_deadline);
         event!(
             Info,
