@@ -1,0 +1,95 @@
+//! Whole-process figures, interleaved so the machine's noise hits both sides alike:
+//! start-up to READY and SIGTERM to exit for `stop_graceful` against `stop_plain`, and the drain
+//! wake-up latency from `drain_wakeup`. Run `benches/process.sh` (release build).
+//! `PROCESS_RUNS` sets the number of runs of each (default 40).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe().unwrap().with_file_name(name)
+}
+
+/// Starts `name`, waits for READY, sends SIGTERM, waits for the exit: (start-up, stop).
+fn start_and_stop(name: &str) -> (Duration, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(sibling(name))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("start {name}: {error}"));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY", "{name} said {line:?}");
+    let startup = started.elapsed();
+    let signalled = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let stop = signalled.elapsed();
+    assert!(status.success(), "{name} exited with {status}");
+    (startup, stop)
+}
+
+fn wakeup() -> Duration {
+    let output = Command::new(sibling("drain_wakeup"))
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let nanos: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("WAKEUP_NS "))
+        .unwrap_or_else(|| panic!("no WAKEUP_NS in {text:?}"))
+        .parse()
+        .unwrap();
+    Duration::from_nanos(nanos)
+}
+
+/// Median, 10th and 90th percentile.
+fn summary(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
+    samples.sort();
+    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction).round() as usize];
+    (at(0.5), at(0.1), at(0.9))
+}
+
+fn show(label: &str, samples: &mut [Duration]) -> Duration {
+    let (median, p10, p90) = summary(samples);
+    println!("{label:<44} median {median:>10.1?}   p10 {p10:>10.1?}   p90 {p90:>10.1?}");
+    median
+}
+
+fn main() {
+    let runs: usize = std::env::var("PROCESS_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(40);
+    let (mut graceful_start, mut graceful_stop, mut plain_start, mut plain_stop, mut wakeups) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (start, stop) = start_and_stop("stop_graceful");
+        graceful_start.push(start);
+        graceful_stop.push(stop);
+        let (start, stop) = start_and_stop("stop_plain");
+        plain_start.push(start);
+        plain_stop.push(stop);
+        wakeups.push(wakeup());
+    }
+    println!("{runs} interleaved runs each");
+    let plain_startup = show("start-up to READY, plain #[tokio::main]", &mut plain_start);
+    let graceful_startup = show("start-up to READY, #[graceful::main]", &mut graceful_start);
+    let plain_exit = show("SIGTERM to exit, plain #[tokio::main]", &mut plain_stop);
+    let graceful_exit = show("SIGTERM to exit, #[graceful::main]", &mut graceful_stop);
+    show("drain wake-up (guard drop to first hook)", &mut wakeups);
+    println!(
+        "start-up ratio graceful/plain: {:.3}; stop difference graceful - plain: {:.3} ms",
+        graceful_startup.as_secs_f64() / plain_startup.as_secs_f64(),
+        (graceful_exit.as_secs_f64() - plain_exit.as_secs_f64()) * 1e3
+    );
+}
