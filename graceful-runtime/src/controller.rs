@@ -191,7 +191,9 @@ impl Controller {
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.begun.is_cancelled()
+        // One atomic load; `CancellationToken::is_cancelled` takes a mutex, too dear for a
+        // per-request check.
+        self.started.get().is_some()
     }
 
     pub(crate) fn health(&self) -> Health {

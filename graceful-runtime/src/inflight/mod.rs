@@ -1,4 +1,4 @@
-//! In-flight accounting: one cheap counter per call site, the drain wait that the last guard
+//! In-flight accounting: cheap counters per call site (striped across threads), the drain wait that the last guard
 //! wakes, and the tracked tasks that a drain timeout aborts.
 
 mod protocol;
@@ -42,8 +42,33 @@ pub(crate) struct InFlight {
 pub struct Site {
     name: &'static str,
     registry: &'static InFlight,
-    counter: Counter,
+    /// One counter per stripe; a thread always counts into the same stripe, so threads calling
+    /// one hot fn do not contend on one cache line. A site's count is the stripes' sum.
+    stripes: [Counter; STRIPES],
     registered: AtomicBool,
+}
+
+/// Stripes per site: enough for the cores of a typical service host; more threads share.
+const STRIPES: usize = 8;
+
+thread_local! {
+    /// This thread's stripe, given out round-robin on first use.
+    static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// The calling thread's stripe.
+#[inline]
+fn stripe() -> usize {
+    STRIPE.with(|stripe| {
+        let mine = stripe.get();
+        if mine != usize::MAX {
+            return mine;
+        }
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let assigned = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        stripe.set(assigned);
+        assigned
+    })
 }
 
 /// Counts one call as in flight until it is dropped.
@@ -59,9 +84,9 @@ pub struct Site {
 /// ```
 /// # extern crate graceful_runtime as graceful;
 #[must_use = "the call counts as in flight only while the guard is alive"]
-#[derive(Debug)]
 pub struct InFlightGuard {
-    site: &'static Site,
+    counter: &'static Counter,
+    registry: &'static InFlight,
 }
 
 /// Calls in flight at one site, or late calls, by name.
@@ -79,11 +104,17 @@ impl std::fmt::Display for SiteCount {
     }
 }
 
+impl std::fmt::Debug for InFlightGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightGuard").finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Site {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Site")
             .field("name", &self.name)
-            .field("in_flight", &self.counter.in_flight())
+            .field("in_flight", &self.in_flight())
             .finish()
     }
 }
@@ -99,10 +130,12 @@ impl Site {
         Site {
             name,
             registry,
-            counter: Counter {
-                word: AtomicUsize::new(0),
-                late: AtomicUsize::new(0),
-            },
+            stripes: [const {
+                Counter {
+                    word: AtomicUsize::new(0),
+                    late: AtomicUsize::new(0),
+                }
+            }; STRIPES],
             registered: AtomicBool::new(false),
         }
     }
@@ -115,8 +148,12 @@ impl Site {
         if !self.registered.load(Ordering::Acquire) {
             self.register();
         }
-        self.counter.enter(&self.registry.gate);
-        InFlightGuard { site: self }
+        let counter = &self.stripes[stripe()];
+        counter.enter(&self.registry.gate);
+        InFlightGuard {
+            counter,
+            registry: self.registry,
+        }
     }
 
     #[cold]
@@ -124,10 +161,22 @@ impl Site {
     fn register(&'static self) {
         let mut sites = lock(&self.registry.sites);
         if !self.registered.load(Ordering::Relaxed) {
-            self.counter.join(&self.registry.gate);
+            for counter in &self.stripes {
+                counter.join(&self.registry.gate);
+            }
             sites.push(self);
             self.registered.store(true, Ordering::Release);
         }
+    }
+
+    /// Calls of this site in flight now, over every stripe.
+    fn in_flight(&self) -> usize {
+        self.stripes.iter().map(Counter::in_flight).sum()
+    }
+
+    /// Calls of this site that started after teardown had begun.
+    fn late(&self) -> usize {
+        self.stripes.iter().map(Counter::late).sum()
     }
 
     /// The site's name in reports.
@@ -139,8 +188,8 @@ impl Site {
 impl Drop for InFlightGuard {
     #[inline]
     fn drop(&mut self) {
-        if self.site.counter.exit() {
-            self.site.registry.wake_drain();
+        if self.counter.exit() {
+            self.registry.wake_drain();
         }
     }
 }
@@ -192,13 +241,13 @@ impl InFlight {
     pub(crate) fn total(&self) -> usize {
         lock(&self.sites)
             .iter()
-            .map(|site| site.counter.in_flight())
+            .map(|site| site.in_flight())
             .sum()
     }
 
     /// Sites with calls in flight, merged by name, busiest first.
     pub(crate) fn busy_sites(&self) -> Vec<SiteCount> {
-        self.count_by_name(|site| site.counter.in_flight())
+        self.count_by_name(Site::in_flight)
     }
 
     /// Every site with its count, zeros included, merged by name (for the metrics gauge).
@@ -206,7 +255,7 @@ impl InFlight {
     pub(crate) fn all_sites(&self) -> Vec<(&'static str, usize)> {
         let mut merged: Vec<(&'static str, usize)> = Vec::new();
         for site in lock(&self.sites).iter() {
-            let count = site.counter.in_flight();
+            let count = site.in_flight();
             match merged.iter_mut().find(|(name, _)| *name == site.name) {
                 Some((_, total)) => *total += count,
                 None => merged.push((site.name, count)),
@@ -217,7 +266,7 @@ impl InFlight {
 
     /// Sites with calls that started after teardown had begun.
     pub(crate) fn late_sites(&self) -> Vec<SiteCount> {
-        self.count_by_name(|site| site.counter.late())
+        self.count_by_name(Site::late)
     }
 
     fn count_by_name(&self, count_of: impl Fn(&Site) -> usize) -> Vec<SiteCount> {
@@ -252,7 +301,7 @@ impl InFlight {
     fn advance(&self, bit: usize) {
         let sites = lock(&self.sites);
         self.gate
-            .advance(bit, sites.iter().map(|site| &site.counter));
+            .advance(bit, sites.iter().flat_map(|site| &site.stripes));
     }
 
     /// Resolves once no call is in flight. Event-driven: the guard that brings a site to zero
@@ -273,7 +322,7 @@ impl InFlight {
 
     fn is_idle(&self) -> bool {
         let sites = lock(&self.sites);
-        self.gate.is_idle(sites.iter().map(|site| &site.counter))
+        self.gate.is_idle(sites.iter().flat_map(|site| &site.stripes))
     }
 
     /// Spawns `future` counted in flight at `site` until it finishes; [`InFlight::abort_tasks`]
