@@ -27,7 +27,7 @@ one_run() { # $1: empty or TRACKED=1; prints requests per second
 plain=(); tracked=()
 for _ in $(seq 1 "$runs"); do
   plain+=("$(one_run "")")
-  tracked+=("$(one_run TRACKED=1)")
+  tracked+=("$(one_run TRACKED=${VARIANT:-1})")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 p=$(median "${plain[@]}"); t=$(median "${tracked[@]}")

@@ -29,7 +29,10 @@ async fn wait_untracked(release: Arc<tokio::sync::Notify>) {
 #[graceful::main]
 async fn main() {
     EPOCH.set(Instant::now()).unwrap();
-    let calls: usize = std::env::var("DRAIN_SCALE_CALLS").ok().and_then(|calls| calls.parse().ok()).unwrap_or(100_000);
+    let calls: usize = std::env::var("DRAIN_SCALE_CALLS")
+        .ok()
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(100_000);
     let release = Arc::new(tokio::sync::Notify::new());
     // What one in-flight call costs in memory: the guard lives in the future's own state.
     println!(
@@ -48,7 +51,10 @@ async fn main() {
         let teardown = now_nanos();
         let last = LAST_FINISHED.load(Ordering::Relaxed);
         println!("CALLS {calls}");
-        println!("LAST_FINISHED_TO_TEARDOWN_NS {}", teardown.saturating_sub(last));
+        println!(
+            "LAST_FINISHED_TO_TEARDOWN_NS {}",
+            teardown.saturating_sub(last)
+        );
     });
     graceful::shutdown();
     graceful::shutdown_signal().await;

@@ -1,17 +1,36 @@
-//! HTTP overhead subject: an axum hello world, with `graceful::TrackLayer` when `TRACKED=1`.
-//! Prints `LISTENING <address>`; `benches/http.sh` drives it with wrk.
+//! HTTP overhead subject: an axum hello world. `TRACKED=1`: with `graceful::TrackLayer`.
+//! Diagnostics: `TRACKED=2`, a `from_fn` middleware holding a `graceful::track` guard only until
+//! the response head (no body wrapper); `TRACKED=3`, an empty `from_fn` middleware.
+//! Prints `LISTENING <address>`; `benches/http.sh` drives it with wrk (`VARIANT=` picks 1, 2, 3).
 
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
 #[graceful::main]
 async fn main() -> std::io::Result<()> {
     let mut app = Router::new().route("/", get(|| async { "hello" }));
-    if std::env::var_os("TRACKED").is_some() {
-        app = app.layer(graceful::TrackLayer::new());
+    match std::env::var("TRACKED").as_deref() {
+        Ok("1") => app = app.layer(graceful::TrackLayer::new()),
+        Ok("2") => app = app.layer(axum::middleware::from_fn(guard_until_head)),
+        Ok("3") => app = app.layer(axum::middleware::from_fn(pass_through)),
+        _ => {}
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     graceful::ready();
-    axum::serve(listener, app).with_graceful_shutdown(graceful::shutdown_signal()).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(graceful::shutdown_signal())
+        .await
+}
+
+async fn guard_until_head(request: Request, next: Next) -> Response {
+    let _guard = graceful::track("http");
+    next.run(request).await
+}
+
+async fn pass_through(request: Request, next: Next) -> Response {
+    next.run(request).await
 }

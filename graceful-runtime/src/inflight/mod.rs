@@ -239,10 +239,7 @@ impl InFlight {
 
     /// Calls now in flight, over every site.
     pub(crate) fn total(&self) -> usize {
-        lock(&self.sites)
-            .iter()
-            .map(|site| site.in_flight())
-            .sum()
+        lock(&self.sites).iter().map(|site| site.in_flight()).sum()
     }
 
     /// Sites with calls in flight, merged by name, busiest first.
@@ -322,7 +319,8 @@ impl InFlight {
 
     fn is_idle(&self) -> bool {
         let sites = lock(&self.sites);
-        self.gate.is_idle(sites.iter().flat_map(|site| &site.stripes))
+        self.gate
+            .is_idle(sites.iter().flat_map(|site| &site.stripes))
     }
 
     /// Spawns `future` counted in flight at `site` until it finishes; [`InFlight::abort_tasks`]
