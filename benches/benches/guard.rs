@@ -166,32 +166,31 @@ fn under_contention(c: &mut Criterion) {
     group.finish();
 }
 
+/// Awaits `call` `iterations` times in one `block_on`; returns the time the loop took.
+fn time_awaits<F, Fut>(runtime: &tokio::runtime::Runtime, iterations: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    runtime.block_on(async {
+        let began = Instant::now();
+        for value in 0..iterations {
+            black_box(call(value).await);
+        }
+        began.elapsed()
+    })
+}
+
 fn awaited(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let mut group = c.benchmark_group("async_call");
     group.bench_function("untracked_async_fn", |b| {
-        b.iter_custom(|iterations| {
-            runtime.block_on(async {
-                let began = Instant::now();
-                for value in 0..iterations {
-                    black_box(untracked_async(value).await);
-                }
-                began.elapsed()
-            })
-        })
+        b.iter_custom(|iterations| time_awaits(&runtime, iterations, untracked_async))
     });
     group.bench_function("graceful_tracked_async_fn", |b| {
-        b.iter_custom(|iterations| {
-            runtime.block_on(async {
-                let began = Instant::now();
-                for value in 0..iterations {
-                    black_box(tracked_async(value).await);
-                }
-                began.elapsed()
-            })
-        })
+        b.iter_custom(|iterations| time_awaits(&runtime, iterations, tracked_async))
     });
     group.finish();
 }
