@@ -400,6 +400,7 @@ impl Controller {
         self.enter_phase(Phase::Exit);
 
         let main_status = main.into_status();
+        let cause_kind = cause.clone();
         let mut report = ShutdownReport {
             cause,
             phases: phases.into_phases(),
@@ -408,6 +409,12 @@ impl Controller {
             hooks: hook_reports,
             late_calls: self.inflight.late_sites(),
             main: main_status.status.clone(),
+            // Shown when it did not start the shutdown itself (then the cause says it).
+            fatal: self
+                .fatal
+                .get()
+                .filter(|_| !matches!(cause_kind, Cause::Fatal { .. }))
+                .cloned(),
             exit_code: None,
         };
         let (exit_code, number) = self.exit_code(&report, main_status.code);
@@ -774,6 +781,21 @@ mod tests {
             .await;
         assert_eq!(outcome.report.exit_code, Some(3));
         assert!(outcome.report.to_string().contains("lost the database"));
+
+        // After a signal began the shutdown, shutdown_with still sets the code and is reported.
+        let late_fatal = controller();
+        late_fatal.on_os_signal(sigterm());
+        let outcome = late_fatal
+            .drive(&config(0, 100, 1_000), &[], async move {
+                late_fatal.shutdown_with(4, "disk gone".into());
+            })
+            .await;
+        assert_eq!(outcome.report.exit_code, Some(4));
+        let text = outcome.report.to_string();
+        assert!(
+            text.contains("cause: SIGTERM") && text.contains("shutdown_with(4): disk gone"),
+            "{text}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -134,6 +134,8 @@ pub struct ShutdownReport {
     pub late_calls: Vec<SiteCount>,
     /// How the main body ended.
     pub main: MainStatus,
+    /// A `shutdown_with(code, reason)` made after something else began the shutdown.
+    pub fatal: Option<(u8, String)>,
     /// The exit code, when it is known as a number (a user's `ExitCode` is opaque).
     pub exit_code: Option<u8>,
 }
@@ -226,6 +228,9 @@ impl fmt::Display for ShutdownReport {
             )?;
         }
         writeln!(f, "  main: {}", self.main)?;
+        if let Some((code, reason)) = &self.fatal {
+            writeln!(f, "  shutdown_with({code}): {reason}")?;
+        }
         match self.exit_code {
             Some(code) => write!(f, "  exit code: {code}"),
             None => write!(f, "  exit code: main's own ExitCode"),
@@ -332,6 +337,7 @@ impl ShutdownReport {
             "hooks": hooks,
             "late_calls": sites_json(&self.late_calls),
             "main": main,
+            "shutdown_with": self.fatal.as_ref().map(|(code, reason)| json!({ "code": code, "reason": reason })),
             "failed": self.has_failures(),
             "exit_code": self.exit_code,
         })
@@ -380,6 +386,7 @@ mod tests {
             }],
             late_calls: vec![],
             main: MainStatus::Dropped,
+            fatal: None,
             exit_code: Some(1),
         }
     }
