@@ -13,6 +13,9 @@ mod main_attr;
 mod on_shutdown;
 mod tracked;
 
+#[cfg(test)]
+mod test_support;
+
 use proc_macro::TokenStream;
 
 /// Runs an `async fn` with no parameters as the program's entry point, through the whole

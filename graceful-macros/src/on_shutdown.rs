@@ -222,13 +222,10 @@ fn expand(config: &HookConfig, function: ItemFn) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::squash;
 
     fn expand_str(args: TokenStream, item: TokenStream) -> String {
         on_shutdown(args, item).to_string()
-    }
-
-    fn squash(text: &str) -> String {
-        text.split_whitespace().collect()
     }
 
     #[test]

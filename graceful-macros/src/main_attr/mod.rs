@@ -32,14 +32,11 @@ pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::squash;
     use quote::quote;
 
     fn expand(args: TokenStream, item: TokenStream) -> String {
         main(args, item).to_string()
-    }
-
-    fn squash(text: &str) -> String {
-        text.split_whitespace().collect()
     }
 
     #[test]
