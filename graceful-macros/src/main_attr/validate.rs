@@ -254,7 +254,7 @@ fn one_of<T: Copy>(arg: &Arg, what: &str, choices: &[(&str, T)]) -> syn::Result<
     let example = format!(
         "{} = {}",
         arg.key,
-        names.last().expect("at least one choice")
+        names.last().map_or("\"..\"", String::as_str)
     );
     let text = args::lit_str(arg, &example)?;
     let value = text.value();
