@@ -142,18 +142,6 @@ pub(crate) fn lit_str(arg: &Arg, example: &str) -> syn::Result<syn::LitStr> {
     }
 }
 
-/// The value of `arg` as a string literal that is not blank, as names must be.
-pub(crate) fn name(arg: &Arg, example: &str) -> syn::Result<syn::LitStr> {
-    let text = lit_str(arg, example)?;
-    if text.value().trim().is_empty() {
-        return Err(syn::Error::new_spanned(
-            &text,
-            format!("`{}` cannot be empty, e.g. {example}", arg.key),
-        ));
-    }
-    Ok(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_key_is_reported_once_on_its_second_use() {
+    fn a_repeated_key_is_reported_on_each_use_after_the_first() {
         let (args, mut errors) = parse(quote!(grace = "1s", grace = "2s", grace = "3s"));
         args.check_keys(&["grace"], &mut errors);
         assert_eq!(
@@ -236,13 +224,5 @@ mod tests {
         );
         assert!(!args.is_missing("name"));
         assert!(args.is_missing("timeout"));
-    }
-
-    #[test]
-    fn a_name_must_be_a_non_blank_string() {
-        let (args, _) = parse(quote!(a = "", b = upload, c = "upload"));
-        assert!(name(args.get("a").unwrap(), "").is_err());
-        assert!(name(args.get("b").unwrap(), "").is_err());
-        assert_eq!(name(args.get("c").unwrap(), "").unwrap().value(), "upload");
     }
 }

@@ -91,15 +91,6 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The tokens of a fn's generics, where clause included (syn prints the where clause apart).
-pub(crate) fn generics_tokens(generics: &syn::Generics) -> Option<TokenStream> {
-    if generics.params.is_empty() && generics.where_clause.is_none() {
-        return None;
-    }
-    let where_clause = &generics.where_clause;
-    Some(quote!(#generics #where_clause))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,13 @@ mod duration;
 mod item;
 mod krate;
 mod main_attr;
+mod name;
 mod on_shutdown;
+mod signature;
 mod tracked;
 
+#[cfg(test)]
+mod documentation;
 #[cfg(test)]
 mod test_support;
 
@@ -28,6 +32,8 @@ use proc_macro::TokenStream;
 /// - `signals = ["SIGTERM", "SIGINT"]`: any of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
 ///   SIGUSR2;
 /// - `flavor = "multi_thread"` or `"current_thread"`, and `worker_threads = N` (multi_thread);
+/// - `report = "text"` or `"json"`: the final report for people, or as one line of JSON on
+///   stderr;
 /// - `health = "0.0.0.0:8081"`: `/livez` and `/readyz` on that address (feature `health`);
 /// - `crate = "path"`: where graceful is, for crates that re-export it.
 ///

@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn};
+use syn::ItemFn;
 
-use crate::args::{self, Arg, Args, Errors};
+use crate::args::{Arg, Args, Errors};
+use crate::name::Name;
+use crate::signature::{self, Parameters, Rules};
 use crate::{duration, item, krate};
 
 const ATTRIBUTE: &str = "#[graceful::on_shutdown]";
@@ -25,12 +27,10 @@ pub(crate) fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let args = Args::parse(args, EXAMPLE, &mut errors);
-    validate_signature(&function.sig, &mut errors);
-    let config = validate_args(&args, &function.sig, &mut errors);
-    match (errors.finish(), config) {
-        (Ok(()), Some(config)) => expand(&config, function),
-        (result, _) => {
-            let error = result.err().map(|error| error.to_compile_error());
+    match validate(&args, &function.sig, errors) {
+        Ok(config) => expand(&config, function),
+        Err(error) => {
+            let error = error.to_compile_error();
             quote!(#error #function)
         }
     }
@@ -42,89 +42,71 @@ struct HookConfig {
     order: i32,
     /// `None`: the run's `hook_timeout`.
     timeout: Option<(Duration, Span)>,
-    name: TokenStream,
+    name: Name,
 }
 
 /// The teardown table calls the fn as `name()`, safely, with nothing to choose: so a free,
 /// safe, non-generic fn without parameters.
-fn validate_signature(signature: &syn::Signature, errors: &mut Errors) {
-    for input in &signature.inputs {
-        match input {
-            FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
-                receiver,
-                format!("{ATTRIBUTE} goes on a free fn, not a method; call the method from a free fn, or register a hook for a value made at run time with graceful::register_hook"),
-            )),
-            FnArg::Typed(parameter) => errors.push(syn::Error::new_spanned(
-                parameter,
-                "a shutdown hook takes no parameters; reach what it closes through a static, or capture it in graceful::register_hook(order, name, move || ..)",
-            )),
-        }
-    }
-    if let Some(generics) = item::generics_tokens(&signature.generics) {
-        errors.push(syn::Error::new_spanned(
-            generics,
-            "a shutdown hook cannot be generic: the teardown table calls it with no types to choose; remove the generics",
-        ));
-    }
-    if let Some(constness) = &signature.constness {
-        errors.push(syn::Error::new_spanned(
-            constness,
-            "a shutdown hook cannot be a `const fn`: it runs at shutdown, not at compile time; remove `const`",
-        ));
-    }
-    if let Some(unsafety) = &signature.unsafety {
-        errors.push(syn::Error::new_spanned(
-            unsafety,
-            "a shutdown hook cannot be an `unsafe fn`: the teardown table has no contract to uphold; remove `unsafe` and put an `unsafe { .. }` block inside",
-        ));
-    }
-    if let syn::ReturnType::Type(_, ty) = &signature.output {
-        if let syn::Type::ImplTrait(_) = **ty {
-            errors.push(syn::Error::new_spanned(
-                ty,
-                "a shutdown hook needs a named return type; write `()` or `Result<(), E>`",
-            ));
-        }
-    }
-}
+const SIGNATURE: Rules = Rules {
+    constness: Some(|_| {
+        "a shutdown hook cannot be a `const fn`: it runs at shutdown, not at compile time; remove `const`".to_owned()
+    }),
+    unsafety: Some(|_| {
+        "a shutdown hook cannot be an `unsafe fn`: the teardown table has no contract to uphold; remove `unsafe` and put an `unsafe { .. }` block inside".to_owned()
+    }),
+    generics: Some(|_| {
+        "a shutdown hook cannot be generic: the teardown table calls it with no types to choose; remove the generics".to_owned()
+    }),
+    parameters: Parameters::RejectedEach {
+        receiver: |_| {
+            format!("{ATTRIBUTE} goes on a free fn, not a method; call the method from a free fn, or register a hook for a value made at run time with graceful::register_hook")
+        },
+        typed: |_| {
+            "a shutdown hook takes no parameters; reach what it closes through a static, or capture it in graceful::register_hook(order, name, move || ..)".to_owned()
+        },
+    },
+    impl_trait_output: Some(|_| {
+        "a shutdown hook needs a named return type; write `()` or `Result<(), E>`".to_owned()
+    }),
+    ..Rules::ANY
+};
 
-/// `None` only when `order` is missing or wrong: every other key has a fallback, so its
-/// mistakes are reported without stopping the others from being checked.
-fn validate_args(
+/// The signature, then every key, adding to the mistakes `Args::parse` recorded in `errors`.
+/// A hook only with none at all: one mistake must not hide another, nor quietly drop the hook.
+fn validate(
     args: &Args,
     signature: &syn::Signature,
-    errors: &mut Errors,
-) -> Option<HookConfig> {
-    args.check_keys(KEYS, errors);
-    let krate = krate::krate(args, errors);
+    mut errors: Errors,
+) -> syn::Result<HookConfig> {
+    signature::check(signature, &SIGNATURE, &mut errors);
+    args.check_keys(KEYS, &mut errors);
+    let krate = krate::krate(args, &mut errors);
     let order = args.get("order").and_then(|arg| errors.take(order(arg)));
     if args.is_missing("order") {
-        // On the attribute: there is no token of the missing key to point at.
-        errors.push(syn::Error::new(
-            Span::call_site(),
-            format!("missing `order`: add `order = N`; lower runs first, e.g. {EXAMPLE}"),
-        ));
+        errors.push(missing_order());
     }
     let timeout = args.get("timeout").and_then(|arg| {
         let value = errors.take(duration::parse(arg))?;
         Some((value, arg.path.span()))
     });
-    let name = match args.get("name") {
-        Some(arg) => errors
-            .take(args::name(arg, "name = \"close-pool\""))
-            .map(|text| text.to_token_stream()),
-        None => None,
-    };
-    let name = name.unwrap_or_else(|| {
-        let fn_name = signature.ident.unraw().to_string();
-        quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
-    });
-    Some(HookConfig {
+    let name = Name::of(args, &signature.ident, "name = \"close-pool\"", &mut errors);
+    errors.finish()?;
+    Ok(HookConfig {
         krate,
-        order: order?,
+        // `None` comes with a mistake in `errors` (here or in `Args::parse`), so `finish` has
+        // already returned it; were that to change, this is still an error, not a lost hook.
+        order: order.ok_or_else(missing_order)?,
         timeout,
         name,
     })
+}
+
+/// On the attribute: there is no token of the missing key to point at.
+fn missing_order() -> syn::Error {
+    syn::Error::new(
+        Span::call_site(),
+        format!("missing `order`: add `order = N`; lower runs first, e.g. {EXAMPLE}"),
+    )
 }
 
 /// An integer literal, negative ones included, that fits an i32.

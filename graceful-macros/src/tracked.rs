@@ -4,16 +4,25 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
-use syn::ext::IdentExt;
 use syn::{Block, Expr, ItemFn, Stmt};
 
-use crate::args::{self, Args, Errors};
+use crate::args::{Args, Errors};
+use crate::name::Name;
+use crate::signature::{self, Rules};
 use crate::{item, krate};
 
 const ATTRIBUTE: &str = "#[graceful::tracked]";
 const USAGE: &str = "put it on the fns whose calls the drain must wait for, e.g. `#[graceful::tracked] async fn upload(..) { .. }`";
 const KEYS: &[&str] = &["name", "crate"];
 const EXAMPLE: &str = "#[graceful::tracked(name = \"upload\")]";
+
+/// Any fn with a body can be counted, except a `const fn`.
+const SIGNATURE: Rules = Rules {
+    constness: Some(|_| {
+        format!("{ATTRIBUTE} cannot go on a `const fn`: its site is a static, and a static cannot be entered in const context; remove `const` or the attribute")
+    }),
+    ..Rules::ANY
+};
 
 pub(crate) fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
     let function = match item::parse_fn(item, ATTRIBUTE, USAGE) {
@@ -36,31 +45,15 @@ pub(crate) fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
 struct TrackedConfig {
     krate: syn::Path,
     /// The site's name in reports.
-    name: SiteName,
-}
-
-enum SiteName {
-    Given(syn::LitStr),
-    /// `module_path!()::fn`: a macro on a method cannot see the impl's type.
-    Default(String),
+    name: Name,
 }
 
 fn validate(args: &Args, function: &ItemFn, errors: &mut Errors) -> TrackedConfig {
-    if let Some(constness) = &function.sig.constness {
-        errors.push(syn::Error::new_spanned(
-            constness,
-            format!("{ATTRIBUTE} cannot go on a `const fn`: its site is a static, and a static cannot be entered in const context; remove `const` or the attribute"),
-        ));
-    }
+    signature::check(&function.sig, &SIGNATURE, errors);
     args.check_keys(KEYS, errors);
-    let krate = krate::krate(args, errors);
-    let name = match args.get("name") {
-        Some(arg) => errors.take(args::name(arg, EXAMPLE)).map(SiteName::Given),
-        None => None,
-    };
     TrackedConfig {
-        krate,
-        name: name.unwrap_or_else(|| SiteName::Default(function.sig.ident.unraw().to_string())),
+        krate: krate::krate(args, errors),
+        name: Name::of(args, &function.sig.ident, EXAMPLE, errors),
     }
 }
 
@@ -77,12 +70,7 @@ fn expand(config: &TrackedConfig, mut function: ItemFn) -> TokenStream {
 /// The statement from docs/PRIVATE-API.md: one static site per fn, entered on each call.
 fn guard_statement(config: &TrackedConfig) -> Stmt {
     let krate = &config.krate;
-    let name = match &config.name {
-        SiteName::Given(text) => text.to_token_stream(),
-        SiteName::Default(fn_name) => {
-            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
-        }
-    };
+    let name = &config.name;
     // Mixed-site: the guard and the site cannot clash with, or be named by, the user's code.
     let guard = syn::Ident::new("__graceful_guard", Span::mixed_site());
     let site = syn::Ident::new("__GRACEFUL_SITE", Span::mixed_site());

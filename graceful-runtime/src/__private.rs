@@ -5,11 +5,11 @@ pub use linkme;
 pub use std::time::Duration;
 
 pub use crate::builder::{Builder, Flavor};
-pub use crate::controller::{assert_main_output, MainOutcome, MainOutput};
 pub use crate::hooks::{
     assert_hook_output, box_hook, BoxHookFuture, HookFn, HookResult, IntoHookResult, StaticHook,
     HOOKS,
 };
 pub use crate::inflight::Site;
 pub use crate::report::ReportFormat;
+pub use crate::sequence::{assert_main_output, MainOutput};
 pub use crate::signals::Signal;

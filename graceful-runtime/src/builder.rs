@@ -2,13 +2,16 @@
 //! macro. It reads the environment overrides, builds the runtime, installs the signal thread,
 //! and drives the sequence to an exit code.
 
+use std::fmt;
 use std::future::Future;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::controller::{flush_std, Controller, MainOutput, SignalAction};
-use crate::report::event;
+use crate::config::{Config, ConfigError};
+use crate::log::{event, flush_std};
+use crate::report::{ReportFormat, ShutdownReport};
+use crate::sequence::{Controller, MainOutput, SignalAction};
 use crate::signals::{Listener, Signal};
 
 /// The exit code of a configuration error found at start-up (`EX_CONFIG` in sysexits.h).
@@ -30,7 +33,7 @@ pub enum Flavor {
 /// the same name.
 ///
 /// ```no_run
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// use std::time::Duration;
 ///
 /// fn main() -> std::process::ExitCode {
@@ -43,7 +46,6 @@ pub enum Flavor {
 ///         })
 /// }
 /// ```
-/// # extern crate graceful_runtime as graceful;
 #[derive(Debug, Clone)]
 #[must_use = "a Builder does nothing until `.run(..)`"]
 pub struct Builder {
@@ -52,6 +54,17 @@ pub struct Builder {
     worker_threads: Option<usize>,
     #[cfg(feature = "health")]
     health: Option<&'static str>,
+    report_sinks: Vec<ReportSink>,
+}
+
+/// A function given to [`Builder::on_report`].
+#[derive(Clone)]
+struct ReportSink(Arc<dyn Fn(&ShutdownReport) + Send + Sync>);
+
+impl fmt::Debug for ReportSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReportSink(..)")
+    }
 }
 
 impl Default for Builder {
@@ -70,6 +83,7 @@ impl Builder {
             worker_threads: None,
             #[cfg(feature = "health")]
             health: None,
+            report_sinks: Vec::new(),
         }
     }
 
@@ -118,9 +132,32 @@ impl Builder {
 
     /// How the final report is written: text for people (default) or one line of JSON on
     /// stderr. `GRACEFUL_REPORT=json` overrides it.
-    pub fn report(mut self, format: crate::report::ReportFormat) -> Builder {
+    pub fn report(mut self, format: ReportFormat) -> Builder {
         self.config.report = format;
         self
+    }
+
+    /// Calls `sink` with the final report once it has been written, as
+    /// [`graceful::on_report`](crate::on_report) does.
+    pub fn on_report(mut self, sink: impl Fn(&ShutdownReport) + Send + Sync + 'static) -> Builder {
+        self.report_sinks.push(ReportSink(Arc::new(sink)));
+        self
+    }
+
+    /// Applies the `GRACEFUL_*` environment overrides now and returns the error instead of
+    /// exiting with 78, for a service that wants to report a bad value its own way. `run`
+    /// applies them again, which changes nothing once they have been applied.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// match graceful::Builder::new().apply_env() {
+    ///     Ok(_builder) => { /* builder.run(..) */ }
+    ///     Err(error) => eprintln!("fix the environment: {error}"),
+    /// }
+    /// ```
+    pub fn apply_env(mut self) -> Result<Builder, ConfigError> {
+        self.config.apply_env(|name| std::env::var_os(name))?;
+        Ok(self)
     }
 
     /// The runtime flavor.
@@ -164,29 +201,31 @@ impl Builder {
                 return startup_error(format_args!("cannot build the tokio runtime: {error}"))
             }
         };
-        #[cfg(feature = "health")]
-        if let Some(listener) = health_listener {
+        let controller = Controller::global();
+        {
             let _context = runtime.enter();
-            if let Err(error) = crate::serving::health_server::spawn(listener) {
-                return startup_error(format_args!("cannot serve the health port: {error}"));
+            #[cfg(feature = "health")]
+            if let Some(listener) = health_listener {
+                if let Err(error) = crate::serving::health_server::spawn(listener) {
+                    return startup_error(format_args!("cannot serve the health port: {error}"));
+                }
             }
+            install_integrations(controller, &config);
         }
-        let controller = crate::global::controller();
+        for sink in self.report_sinks {
+            controller.on_report(move |report| (sink.0)(report));
+        }
         if let Err(error) = install_signal_thread(controller, &config) {
             return startup_error(format_args!("cannot install signal handlers: {error}"));
         }
         let outcome = runtime.block_on(controller.drive(&config, &crate::hooks::HOOKS, body));
         flush_std();
-        {
-            // Kept values (an exporter handle, say) may need the runtime while they drop.
-            let _context = runtime.enter();
-            controller.release_kept();
-        }
+        controller.release_kept_within(outcome.exit_deadline, Some(runtime.handle().clone()));
         // Not `drop(runtime)`: that waits for the blocking pool, where an abandoned sync hook
         // may be stuck for good.
         runtime.shutdown_background();
         flush_std();
-        outcome.exit_code
+        outcome.exit.into_exit_code()
     }
 
     fn build_runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
@@ -205,6 +244,13 @@ fn startup_error(message: std::fmt::Arguments<'_>) -> ExitCode {
     event!(Error, "{message}");
     flush_std();
     ExitCode::from(EXIT_CONFIG)
+}
+
+/// Subscribes the integrations that follow the sequence, inside the application's runtime (the
+/// systemd watchdog pings and the metrics sampler run there, so a wedged runtime stops them).
+fn install_integrations(controller: &'static Controller, config: &Config) {
+    crate::systemd::install(controller, config.grace);
+    crate::metrics::install(controller);
 }
 
 /// Starts the thread that turns OS signals into the sequence and enforces `grace`.

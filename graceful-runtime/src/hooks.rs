@@ -229,9 +229,9 @@ async fn run_one(hook: Hook, default_timeout: Duration, grace_deadline: Instant)
     let outcome = match tokio::time::timeout_at(deadline, &mut handle).await {
         Ok(Ok(Ok(()))) => HookOutcome::Completed,
         Ok(Ok(Err(error))) => HookOutcome::Failed(error),
-        Ok(Err(join_error)) if join_error.is_panic() => {
-            HookOutcome::Panicked(panic_message(join_error.into_panic().as_ref()))
-        }
+        Ok(Err(join_error)) if join_error.is_panic() => HookOutcome::Panicked(
+            crate::panics::panic_message(join_error.into_panic().as_ref()),
+        ),
         Ok(Err(_cancelled)) => HookOutcome::Failed("cancelled".into()),
         Err(_elapsed) => {
             // An async hook is cancelled here; a sync one keeps its blocking thread, which the
@@ -274,17 +274,6 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     outputs.into_iter().flatten().collect()
-}
-
-/// The text of a panic payload: `&str` and `String` payloads, else a placeholder.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
 }
 
 #[cfg(test)]

@@ -3,20 +3,21 @@
 //!
 //! Everything here is re-exported by `graceful`; the examples use that path.
 
-#![deny(unsafe_code)]
-
 mod builder;
 mod config;
-mod controller;
-mod global;
 mod hooks;
 mod inflight;
+mod log;
 mod metrics;
+mod observe;
+mod panics;
 mod phase;
 pub mod report;
+mod sequence;
 #[cfg(any(feature = "tower", feature = "health"))]
 mod serving;
 mod signals;
+mod sync;
 mod systemd;
 
 #[doc(hidden)]
@@ -28,10 +29,11 @@ use std::future::Future;
 
 pub use builder::{Builder, Flavor, EXIT_CONFIG};
 pub use config::ConfigError;
-pub use hooks::{HookOutcome, HookReport, IntoHookResult};
-pub use inflight::{InFlightGuard, SiteCount};
+pub use hooks::IntoHookResult;
+pub use inflight::InFlightGuard;
 pub use phase::{Health, Phase};
-pub use report::ReportFormat;
+pub use report::{ReportFormat, ShutdownReport};
+pub use sequence::MainOutput;
 pub use signals::Signal;
 pub use tokio_util::sync::CancellationToken;
 
@@ -47,29 +49,31 @@ pub mod features {
 #[allow(unused_imports)] // empty when no optional feature is on
 pub use features::*;
 
-use global::controller;
+use sequence::Controller;
+
+fn controller() -> &'static Controller {
+    Controller::global()
+}
 
 /// Begins shutdown as if SIGTERM had arrived. Idempotent; callable from any thread.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// graceful::shutdown();
 /// assert!(graceful::is_shutting_down());
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn shutdown() {
-    controller().begin_shutdown(report::Cause::Requested);
+    controller().request_shutdown();
 }
 
 /// Begins shutdown because something is fatally wrong: the same sequence runs, the report gives
 /// `reason`, and the process exits with `code`.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// graceful::shutdown_with(3, "lost the database for good");
 /// assert!(graceful::is_shutting_down());
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn shutdown_with(code: u8, reason: impl Display) {
     controller().shutdown_with(code, reason.to_string());
 }
@@ -80,14 +84,13 @@ pub fn shutdown_with(code: u8, reason: impl Display) {
 /// the hooks or the report log is lost.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// struct FlushOnDrop;
 /// impl Drop for FlushOnDrop {
 ///     fn drop(&mut self) { /* flush the log writer */ }
 /// }
 /// graceful::keep_until_exit(FlushOnDrop);
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn keep_until_exit(value: impl Send + 'static) {
     controller().keep_until_exit(Box::new(value));
 }
@@ -95,22 +98,48 @@ pub fn keep_until_exit(value: impl Send + 'static) {
 /// Whether shutdown has begun, whatever began it.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// if !graceful::is_shutting_down() {
 ///     // take on new work
 /// }
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn is_shutting_down() -> bool {
     controller().is_shutting_down()
 }
 
+/// Resolves when shutdown begins: at the first signal (or `shutdown()`, or main returning),
+/// the moment readiness starts to fail and pre-stop begins.
+///
+/// Two moments, two futures:
+///
+/// | future | resolves | use it to |
+/// |---|---|---|
+/// | `shutdown_started()` | when shutdown begins | tell clients to go elsewhere while still serving: `Connection: close`, HTTP/2 GOAWAY, a gRPC health status |
+/// | [`shutdown_signal()`] | at stop-accepting, `pre_stop` later | stop accepting, end streams and sockets, leave background loops |
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// tokio::spawn(async {
+///     graceful::shutdown_started().await;
+///     // readiness fails from now on: say goodbye to long-lived clients
+/// });
+/// graceful::shutdown();
+/// graceful::shutdown_started().await; // resolved: shutdown has begun
+/// # }
+/// ```
+pub fn shutdown_started() -> impl Future<Output = ()> + Send + 'static {
+    controller().shutdown_started()
+}
+
 /// Resolves when listeners must stop accepting: after `pre_stop`, once shutdown has begun.
+/// [`shutdown_started()`] resolves earlier, when shutdown begins.
 ///
 /// Made for `axum::serve(listener, app).with_graceful_shutdown(graceful::shutdown_signal())`.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// # async fn serve() {
 /// let stop = graceful::shutdown_signal();
 /// tokio::select! {
@@ -119,7 +148,6 @@ pub fn is_shutting_down() -> bool {
 /// }
 /// # }
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     controller().stop_accepting().clone().cancelled_owned()
 }
@@ -129,7 +157,7 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 /// The token is a child: cancelling it yourself does not start a shutdown.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// # async fn background() {
 /// let token = graceful::token();
 /// while !token.is_cancelled() {
@@ -138,7 +166,6 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 /// }
 /// # }
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn token() -> CancellationToken {
     controller().stop_accepting().child_token()
 }
@@ -147,11 +174,10 @@ pub fn token() -> CancellationToken {
 /// no effect once shutdown has begun.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// graceful::ready();
 /// # graceful::unready();
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn ready() {
     controller().ready();
 }
@@ -160,11 +186,10 @@ pub fn ready() {
 /// [`ready`] restores it. No effect once draining.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// graceful::unready();
 /// assert_ne!(graceful::health(), graceful::Health::Ready);
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn unready() {
     controller().unready();
 }
@@ -172,11 +197,10 @@ pub fn unready() {
 /// The service's health, for a readiness endpoint: `Starting`, `Ready` or `Draining`.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// let status = graceful::health().status_code();
 /// assert!(status == 200 || status == 503);
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn health() -> Health {
     controller().health()
 }
@@ -184,11 +208,10 @@ pub fn health() -> Health {
 /// Tracked calls, guards and tracked tasks now running (the main body is not counted).
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// let _guard = graceful::track("job");
 /// assert!(graceful::in_flight() >= 1);
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn in_flight() -> usize {
     controller().inflight().total()
 }
@@ -197,14 +220,13 @@ pub fn in_flight() -> usize {
 /// A name used twice is one site in reports.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// fn export() {
 ///     let _in_flight = graceful::track("nightly-export");
 ///     // the drain waits for this to finish
 /// }
 /// export();
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn track(name: &'static str) -> InFlightGuard {
     controller().track(name)
 }
@@ -213,14 +235,13 @@ pub fn track(name: &'static str) -> InFlightGuard {
 /// `file:line`. A drain timeout aborts it. Like `tokio::spawn`, call it inside a runtime.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let handle = graceful::spawn(async { 40 + 2 });
 /// assert_eq!(handle.await.unwrap(), 42);
 /// # }
 /// ```
-/// # extern crate graceful_runtime as graceful;
 #[track_caller]
 pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where
@@ -239,13 +260,12 @@ where
 /// `hook_timeout`. One registered after teardown has begun does not run and is reported as late.
 ///
 /// ```
-/// # extern crate graceful_runtime as graceful;
+/// # use graceful_runtime as graceful;
 /// graceful::register_hook(10, "close-pool", || async {
 ///     // pool.close().await
 /// });
 /// graceful::register_hook(20, "flush-cache", || async { Ok::<(), std::io::Error>(()) });
 /// ```
-/// # extern crate graceful_runtime as graceful;
 pub fn register_hook<F, Fut>(order: i32, name: impl Into<Cow<'static, str>>, hook: F)
 where
     F: FnOnce() -> Fut + Send + 'static,
@@ -253,4 +273,23 @@ where
     Fut::Output: IntoHookResult,
 {
     controller().register_hook(order, name.into(), hook);
+}
+
+/// Calls `sink` with the final [`ShutdownReport`] once it has been written, for tests and for
+/// sinks of your own (an alert, a metrics push). Callable any time before the report; sinks
+/// run in the order they were added, on the thread that finished the sequence, and must not
+/// block for long: the exit waits for them.
+///
+/// With the builder, [`Builder::on_report`] does the same.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// graceful::on_report(|report| {
+///     if report.has_failures() {
+///         eprintln!("shutdown went wrong: {report}");
+///     }
+/// });
+/// ```
+pub fn on_report(sink: impl Fn(&ShutdownReport) + Send + Sync + 'static) {
+    controller().on_report(sink);
 }

@@ -1,15 +1,18 @@
 //! Exposes in-flight counts and phase durations through the `metrics` facade (feature
-//! `metrics`). The gauge is sampled on a tick and at each phase change, never per call, so the
-//! hot path stays a single atomic operation.
+//! `metrics`), as an observer of the sequence. The gauge is sampled on a tick and at each phase
+//! change, never per call, so the hot path stays a single atomic operation.
 
+#[cfg(feature = "metrics")]
 use std::time::Duration;
 
-use crate::inflight::InFlight;
-use crate::phase::Phase;
+use crate::sequence::Controller;
+#[cfg(feature = "metrics")]
+use crate::{inflight::InFlight, phase::Phase};
 
 #[cfg(feature = "metrics")]
 mod imp {
     use super::*;
+    use crate::observe::Event;
 
     /// How often the in-flight gauge is sampled while the process runs.
     const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -28,8 +31,15 @@ mod imp {
             .record(duration.as_secs_f64());
     }
 
-    /// Samples the gauge every [`SAMPLE_EVERY`] until the process exits.
-    pub(crate) fn spawn_sampler(inflight: &'static InFlight) {
+    /// Subscribes to phase changes, and samples the gauge every [`SAMPLE_EVERY`] until the
+    /// process exits. Call inside the application's runtime.
+    pub(crate) fn install(controller: &'static Controller) {
+        let inflight = controller.inflight();
+        controller.subscribe(move |event| match event {
+            Event::PhaseEntered(_) => sample(inflight),
+            Event::PhaseEnded(phase, duration) => record_phase(*phase, *duration),
+            _ => {}
+        });
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(SAMPLE_EVERY);
             loop {
@@ -40,19 +50,16 @@ mod imp {
     }
 }
 
+#[cfg(feature = "metrics")]
+pub(crate) use imp::install;
+
+/// Without the `metrics` feature there is nothing to record.
 #[cfg(not(feature = "metrics"))]
-mod imp {
-    use super::*;
-
-    pub(crate) fn sample(_inflight: &InFlight) {}
-    pub(crate) fn record_phase(_phase: Phase, _duration: Duration) {}
-    pub(crate) fn spawn_sampler(_inflight: &'static InFlight) {}
-}
-
-pub(crate) use imp::{record_phase, sample, spawn_sampler};
+pub(crate) fn install(_controller: &'static Controller) {}
 
 #[cfg(all(test, feature = "metrics"))]
 mod tests {
+    use super::imp::{record_phase, sample};
     use super::*;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// assert_eq!(Health::Ready.status_code(), 200);
 /// assert_eq!(Health::Draining.status_code(), 503);
 /// ```
-/// # extern crate graceful_runtime as graceful;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Health {
     /// Not ready yet: [`crate::ready`] has not been called, or [`crate::unready`] took it back.

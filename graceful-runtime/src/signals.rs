@@ -16,7 +16,6 @@ use std::task::{Context, Poll};
 /// assert_eq!(Signal::from_name("SIGTERM"), Some(Signal::Sigterm));
 /// assert_eq!(Signal::Sigint.name(), "SIGINT");
 /// ```
-/// # extern crate graceful_runtime as graceful;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Signal {
@@ -24,13 +23,16 @@ pub enum Signal {
     Sigterm,
     /// SIGINT, ctrl-c in a terminal.
     Sigint,
-    /// SIGQUIT.
+    /// SIGQUIT, ctrl-\\ in a terminal; by convention "quit now, with a core dump", so listen
+    /// to it only where a graceful stop is what operators expect from it.
     Sigquit,
-    /// SIGHUP.
+    /// SIGHUP, sent when a terminal closes; daemons often use it for "reload" instead, so it
+    /// is not in the default set.
     Sighup,
-    /// SIGUSR1.
+    /// SIGUSR1, free for applications: a stop signal of your own choosing (for instance a
+    /// supervisor that sends SIGTERM to the whole group and SIGUSR1 to ask for a drain).
     Sigusr1,
-    /// SIGUSR2.
+    /// SIGUSR2, free for applications, like SIGUSR1.
     Sigusr2,
 }
 
@@ -85,7 +87,7 @@ impl fmt::Display for Signal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Received {
     pub(crate) name: &'static str,
-    pub(crate) forced_exit_code: i32,
+    pub(crate) forced_exit_code: u8,
 }
 
 type PollSource = Box<dyn FnMut(&mut Context<'_>) -> Poll<Option<()>> + Send>;
@@ -174,7 +176,8 @@ fn install_sources(signals: &[Signal]) -> std::io::Result<Vec<(Received, PollSou
         let mut stream = tokio::signal::unix::signal(kind)?;
         let received = Received {
             name: signal.name(),
-            forced_exit_code: 128 + kind.as_raw_value(),
+            // Signal numbers are below 32: 128 + N fits in a u8.
+            forced_exit_code: 128 + u8::try_from(kind.as_raw_value()).unwrap_or(0),
         };
         sources.push((received, Box::new(move |cx| stream.poll_recv(cx))));
     }

@@ -1,122 +1,152 @@
-//! systemd's notify protocol, through the `sd-notify` crate: READY=1 at `ready()`, STOPPING=1
-//! when shutdown begins, EXTEND_TIMEOUT_USEC through the sequence, WATCHDOG=1 pings. Without
-//! the `systemd` feature (or off Unix) every call is a no-op, and with it they do nothing
-//! unless systemd set `NOTIFY_SOCKET`.
+//! systemd's notify protocol, through the `sd-notify` crate, as an observer of the sequence:
+//! READY=1 when health becomes ready, STOPPING=1 when shutdown begins, STATUS= with each phase
+//! (what `systemctl status` shows), EXTEND_TIMEOUT_USEC through the sequence up to graceful's
+//! own deadline, and WATCHDOG=1 pings from the
+//! application's runtime. Without the `systemd` feature (or off Unix) nothing is installed,
+//! and with it nothing happens unless systemd set `NOTIFY_SOCKET`.
 
 use std::time::Duration;
 
+use crate::sequence::Controller;
+
+/// How often EXTEND_TIMEOUT_USEC is renewed while shutting down.
+#[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+const EXTEND_EVERY: Duration = Duration::from_secs(1);
+
+/// How far past graceful's own forced exit systemd's stop timeout reaches: enough that
+/// graceful always exits first (with its report and its exit code), so that only a process
+/// frozen beyond graceful's watchdog is left for systemd to kill.
+#[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+pub(crate) const EXTEND_SLACK: Duration = Duration::from_secs(1);
+
 #[cfg(all(unix, feature = "systemd"))]
 mod notify {
+    use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+    use std::time::{Duration, Instant};
+
     use sd_notify::NotifyState;
-    use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-    use std::sync::OnceLock;
-    use std::time::Duration;
+
+    use super::{EXTEND_EVERY, EXTEND_SLACK};
+    use crate::log::event;
+    use crate::observe::Event;
+    use crate::phase::{Health, Phase};
+    use crate::sequence::{Controller, WATCHDOG_MARGIN};
 
     /// What to tell systemd, sent to the notifier thread.
     enum Message {
         Ready,
-        Stopping,
-        ExtendTimeout(u32),
+        /// What `systemctl status` shows: the phase the sequence is in.
+        Status(Phase),
+        /// Shutdown began; graceful forces the exit at this instant at the latest.
+        Stopping(Instant),
         Watchdog,
     }
 
-    /// A few seconds of pings and renewals: more only piles up behind a stuck socket.
+    /// A few seconds of pings: more only piles up behind a stuck socket.
     const QUEUE: usize = 64;
 
-    /// Sends notifications from a thread of their own: `sd_notify::notify` blocks while the
-    /// socket's queue is full, and neither the runtime nor the signal thread may block.
-    fn notifier() -> Option<&'static SyncSender<Message>> {
-        static NOTIFIER: OnceLock<Option<SyncSender<Message>>> = OnceLock::new();
-        NOTIFIER
-            .get_or_init(|| {
-                std::env::var_os("NOTIFY_SOCKET")?;
-                let (sender, receiver) = sync_channel::<Message>(QUEUE);
-                let spawned = std::thread::Builder::new()
-                    .name("graceful-systemd".into())
-                    .spawn(move || {
-                        for message in receiver {
-                            let state = match message {
-                                Message::Ready => NotifyState::Ready,
-                                Message::Stopping => NotifyState::Stopping,
-                                Message::ExtendTimeout(micros) => {
-                                    NotifyState::ExtendTimeoutUsec(micros)
-                                }
-                                Message::Watchdog => NotifyState::Watchdog,
-                            };
-                            if let Err(error) = sd_notify::notify(&[state]) {
-                                crate::report::event!(Warn, "systemd notification failed: {error}");
-                            }
-                        }
-                    });
-                spawned.ok().map(|_| sender)
-            })
-            .as_ref()
+    pub(super) fn install(controller: &'static Controller, grace: Duration) {
+        if std::env::var_os("NOTIFY_SOCKET").is_none() {
+            return;
+        }
+        let (sender, receiver) = sync_channel::<Message>(QUEUE);
+        // sd_notify blocks while the socket's queue is full; neither the runtime nor the signal
+        // thread (where observers run) may block, so a thread of its own does the sending.
+        let spawned = std::thread::Builder::new()
+            .name("graceful-systemd".into())
+            .spawn(move || notifier(receiver));
+        if let Err(error) = spawned {
+            event!(Warn, "cannot start the systemd notifier thread: {error}");
+            return;
+        }
+        let events = sender.clone();
+        controller.subscribe(move |event| match event {
+            Event::Health(Health::Ready) => send(&events, Message::Ready),
+            Event::ShutdownBegun { began } => {
+                send(&events, Message::Stopping(*began + grace + WATCHDOG_MARGIN))
+            }
+            Event::PhaseEntered(phase) => send(&events, Message::Status(*phase)),
+            _ => {}
+        });
+        if controller.health() == Health::Ready {
+            send(&sender, Message::Ready);
+        }
+        spawn_watchdog_pings(sender);
     }
 
-    fn send(message: Message) {
-        let Some(notifier) = notifier() else { return };
-        if let Err(TrySendError::Full(_)) = notifier.try_send(message) {
-            crate::report::event!(
+    fn send(sender: &SyncSender<Message>, message: Message) {
+        if let Err(TrySendError::Full(_)) = sender.try_send(message) {
+            event!(
                 Warn,
                 "systemd is not reading NOTIFY_SOCKET: a notification was dropped"
             );
         }
     }
 
-    pub(crate) fn ready() {
-        send(Message::Ready);
-    }
-
-    pub(crate) fn stopping() {
-        send(Message::Stopping);
-    }
-
-    pub(crate) fn extend_timeout(by: Duration) {
-        send(Message::ExtendTimeout(
-            u32::try_from(by.as_micros()).unwrap_or(u32::MAX),
-        ));
-    }
-
-    pub(crate) fn watchdog_interval() -> Option<Duration> {
-        sd_notify::watchdog_enabled()
-    }
-
-    pub(crate) fn watchdog_ping() {
-        send(Message::Watchdog);
-    }
-}
-
-#[cfg(not(all(unix, feature = "systemd")))]
-mod notify {
-    use std::time::Duration;
-
-    pub(crate) fn ready() {}
-    pub(crate) fn stopping() {}
-    pub(crate) fn extend_timeout(_by: Duration) {}
-    pub(crate) fn watchdog_interval() -> Option<Duration> {
-        None
-    }
-    pub(crate) fn watchdog_ping() {}
-}
-
-pub(crate) use notify::{extend_timeout, ready, stopping};
-
-/// How often EXTEND_TIMEOUT_USEC is renewed while shutting down.
-pub(crate) const EXTEND_EVERY: Duration = Duration::from_secs(1);
-
-/// Pings WATCHDOG=1 at half the interval systemd asked for, from start-up until the process
-/// exits. Pings come from the application's runtime, so a wedged runtime stops them and
-/// systemd's watchdog does its job.
-pub(crate) fn spawn_watchdog_pings() {
-    let Some(interval) = notify::watchdog_interval() else {
-        return;
-    };
-    let every = (interval / 2).max(Duration::from_millis(1));
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
+    /// Sends what it receives; once stopping, renews the stop timeout every [`EXTEND_EVERY`]
+    /// so that systemd's deadline is graceful's own plus [`EXTEND_SLACK`], and no further.
+    fn notifier(receiver: Receiver<Message>) {
+        let mut deadline: Option<Instant> = None;
         loop {
-            ticks.tick().await;
-            notify::watchdog_ping();
+            let message = match deadline {
+                None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(_) => receiver.recv_timeout(EXTEND_EVERY),
+            };
+            let state = match message {
+                Ok(Message::Ready) => NotifyState::Ready,
+                Ok(Message::Status(phase)) => NotifyState::Status(phase.as_str()),
+                Ok(Message::Watchdog) => NotifyState::Watchdog,
+                Ok(Message::Stopping(at)) => {
+                    deadline = Some(at);
+                    notify(&[NotifyState::Stopping]);
+                    extension(at)
+                }
+                Err(RecvTimeoutError::Timeout) => match deadline {
+                    Some(at) if Instant::now() < at => extension(at),
+                    _ => continue,
+                },
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            notify(&[state]);
         }
-    });
+    }
+
+    fn extension(deadline: Instant) -> NotifyState<'static> {
+        let left = deadline.saturating_duration_since(Instant::now()) + EXTEND_SLACK;
+        NotifyState::ExtendTimeoutUsec(u32::try_from(left.as_micros()).unwrap_or(u32::MAX))
+    }
+
+    fn notify(states: &[NotifyState<'_>]) {
+        if let Err(error) = sd_notify::notify(states) {
+            event!(Warn, "systemd notification failed: {error}");
+        }
+    }
+
+    /// Pings WATCHDOG=1 at half the interval systemd asked for, from start-up until the
+    /// process exits. Pings come from a task on the application's runtime, so a wedged runtime
+    /// stops them and systemd's watchdog does its job.
+    fn spawn_watchdog_pings(sender: SyncSender<Message>) {
+        let Some(interval) = sd_notify::watchdog_enabled() else {
+            return;
+        };
+        let every = (interval / 2).max(Duration::from_millis(1));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                send(&sender, Message::Watchdog);
+            }
+        });
+    }
 }
+
+/// Subscribes the notifier to `controller`. Call inside the application's runtime: the
+/// watchdog pings are a task there.
+#[cfg(all(unix, feature = "systemd"))]
+pub(crate) fn install(controller: &'static Controller, grace: Duration) {
+    notify::install(controller, grace);
+}
+
+/// Without the `systemd` feature there is nothing to tell.
+#[cfg(not(all(unix, feature = "systemd")))]
+pub(crate) fn install(_controller: &'static Controller, _grace: Duration) {}

@@ -5,7 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Ident, ItemFn};
 
-use super::validate::{Flavor, MainConfig, Report};
+use super::validate::{Flavor, MainConfig, Report, SignalName};
 use crate::{duration, item};
 
 /// Mixed-site: the user's code cannot name, or collide with, the inner fn.
@@ -54,7 +54,14 @@ fn builder_calls(config: &MainConfig) -> Vec<TokenStream> {
     }
     if let Some(signals) = &config.signals {
         let variants = signals.value.iter().map(|signal| {
-            let variant = Ident::new(signal.value, signal.span);
+            let variant = match signal.value {
+                SignalName::Sigterm => Ident::new("Sigterm", signal.span),
+                SignalName::Sigint => Ident::new("Sigint", signal.span),
+                SignalName::Sigquit => Ident::new("Sigquit", signal.span),
+                SignalName::Sighup => Ident::new("Sighup", signal.span),
+                SignalName::Sigusr1 => Ident::new("Sigusr1", signal.span),
+                SignalName::Sigusr2 => Ident::new("Sigusr2", signal.span),
+            };
             quote_spanned!(signal.span=> #krate::__private::Signal::#variant)
         });
         calls.push(quote_spanned!(signals.span=> .signals([#(#variants),*])));

@@ -8,9 +8,25 @@ mod validate;
 use proc_macro2::TokenStream;
 
 use crate::args::{Args, Errors};
-use crate::item;
+use crate::{item, signature};
 
 pub(crate) const ATTRIBUTE: &str = "#[graceful::main]";
+/// Every key the attribute accepts, in the order the unknown-key error lists them. The one
+/// list: the docs of `graceful::main`, the README's key table and this are kept in step by
+/// the tests in `documentation.rs`.
+pub(crate) const MAIN_KEYS: &[&str] = &[
+    "drain_timeout",
+    "hook_timeout",
+    "pre_stop",
+    "grace",
+    "signals",
+    "flavor",
+    "worker_threads",
+    // Accepted without the `health` feature too, to say that the feature is needed.
+    "health",
+    "report",
+    "crate",
+];
 const USAGE: &str = "write `#[graceful::main] async fn main() { .. }`";
 const EXAMPLE: &str = "#[graceful::main(drain_timeout = \"20s\")]";
 
@@ -22,7 +38,7 @@ pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = Args::parse(args, EXAMPLE, &mut errors);
     let config = validate::config(&args, &mut errors);
-    validate::signature(&function.sig, &mut errors);
+    signature::check(&function.sig, &validate::SIGNATURE, &mut errors);
     match errors.finish() {
         Ok(()) => expand::main(&config, function),
         Err(error) => expand::with_error(error, function),

@@ -7,41 +7,66 @@ use std::time::Duration;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
-use super::ATTRIBUTE;
+use super::{ATTRIBUTE, MAIN_KEYS};
 use crate::args::{self, Arg, Args, Errors};
-use crate::{duration, item, krate};
-
-const KEYS: &[&str] = &[
-    "drain_timeout",
-    "hook_timeout",
-    "pre_stop",
-    "grace",
-    "signals",
-    "flavor",
-    "worker_threads",
-    "health",
-    "report",
-    "crate",
-];
+use crate::signature::{Parameters, Rules};
+use crate::{duration, krate};
 
 /// The duration keys, which are also the names of the builder methods they become.
 pub(super) const DURATION_KEYS: &[&str] = &["drain_timeout", "hook_timeout", "pre_stop", "grace"];
 
-/// The signals `signals = [..]` accepts, with their `graceful::Signal` variants.
-const SIGNALS: &[(&str, &str)] = &[
-    ("SIGTERM", "Sigterm"),
-    ("SIGINT", "Sigint"),
-    ("SIGQUIT", "Sigquit"),
-    ("SIGHUP", "Sighup"),
-    ("SIGUSR1", "Sigusr1"),
-    ("SIGUSR2", "Sigusr2"),
+/// The signals `signals = [..]` accepts, as written there.
+const SIGNALS: &[(&str, SignalName)] = &[
+    ("SIGTERM", SignalName::Sigterm),
+    ("SIGINT", SignalName::Sigint),
+    ("SIGQUIT", SignalName::Sigquit),
+    ("SIGHUP", SignalName::Sighup),
+    ("SIGUSR1", SignalName::Sigusr1),
+    ("SIGUSR2", SignalName::Sigusr2),
 ];
+
+/// The fn must be one the builder can run: async, without parameters, not generic, safe, with
+/// an output type the compiler can check.
+pub(super) const SIGNATURE: Rules = Rules {
+    sync: Some(|signature| {
+        format!(
+            "{ATTRIBUTE} needs an `async fn`; write `async fn {}()`",
+            signature.ident
+        )
+    }),
+    unsafety: Some(|_| {
+        format!("{ATTRIBUTE} cannot run an `unsafe fn`; remove `unsafe` and put an `unsafe {{ .. }}` block inside")
+    }),
+    parameters: Parameters::Rejected(|_| {
+        format!("{ATTRIBUTE} takes no parameters; read configuration (environment, arguments) inside the body")
+    }),
+    generics: Some(|_| {
+        format!(
+            "{ATTRIBUTE} cannot be generic: nothing would choose the types; remove the generics"
+        )
+    }),
+    impl_trait_output: Some(|_| {
+        format!("{ATTRIBUTE} needs a named return type; write `()`, `Result<(), E>` or `std::process::ExitCode`")
+    }),
+    ..Rules::ANY
+};
 
 /// A validated value and the span of the key it came from, where the builder call it becomes
 /// is spanned.
 pub(super) struct Setting<T> {
     pub(super) value: T,
     pub(super) span: Span,
+}
+
+/// `graceful::Signal`'s variant names.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(super) enum SignalName {
+    Sigterm,
+    Sigint,
+    Sigquit,
+    Sighup,
+    Sigusr1,
+    Sigusr2,
 }
 
 #[derive(Clone, Copy)]
@@ -63,8 +88,8 @@ pub(super) struct MainConfig {
     pub(super) krate: syn::Path,
     /// `(builder method, value)`, in the order of `DURATION_KEYS`.
     pub(super) durations: Vec<(&'static str, Setting<Duration>)>,
-    /// `graceful::Signal` variant names, each spanned on its string.
-    pub(super) signals: Option<Setting<Vec<Setting<&'static str>>>>,
+    /// Each signal spanned on its string.
+    pub(super) signals: Option<Setting<Vec<Setting<SignalName>>>>,
     pub(super) flavor: Option<Setting<Flavor>>,
     pub(super) worker_threads: Option<Setting<usize>>,
     /// The address literal, kept as written: the builder takes a `&'static str`.
@@ -75,7 +100,7 @@ pub(super) struct MainConfig {
 /// Checks every key, recording each mistake in `errors`; what is valid is kept, so that
 /// one mistake does not hide another.
 pub(super) fn config(args: &Args, errors: &mut Errors) -> MainConfig {
-    args.check_keys(KEYS, errors);
+    args.check_keys(MAIN_KEYS, errors);
     let krate = krate::krate(args, errors);
     let durations = DURATION_KEYS
         .iter()
@@ -130,46 +155,7 @@ fn setting<T>(arg: &Arg, value: T) -> Setting<T> {
     }
 }
 
-/// The fn must be one the builder can run: async, without parameters, not generic.
-pub(super) fn signature(signature: &syn::Signature, errors: &mut Errors) {
-    if signature.asyncness.is_none() {
-        errors.push(syn::Error::new_spanned(
-            signature.fn_token,
-            format!(
-                "{ATTRIBUTE} needs an `async fn`; write `async fn {}()`",
-                signature.ident
-            ),
-        ));
-    }
-    if let Some(unsafety) = &signature.unsafety {
-        errors.push(syn::Error::new_spanned(
-            unsafety,
-            format!("{ATTRIBUTE} cannot run an `unsafe fn`; remove `unsafe` and put an `unsafe {{ .. }}` block inside"),
-        ));
-    }
-    if !signature.inputs.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &signature.inputs,
-            format!("{ATTRIBUTE} takes no parameters; read configuration (environment, arguments) inside the body"),
-        ));
-    }
-    if let Some(generics) = item::generics_tokens(&signature.generics) {
-        errors.push(syn::Error::new_spanned(
-            generics,
-            format!("{ATTRIBUTE} cannot be generic: nothing would choose the types; remove the generics"),
-        ));
-    }
-    if let syn::ReturnType::Type(_, ty) = &signature.output {
-        if let syn::Type::ImplTrait(_) = **ty {
-            errors.push(syn::Error::new_spanned(
-                ty,
-                format!("{ATTRIBUTE} needs a named return type; write `()`, `Result<(), E>` or `std::process::ExitCode`"),
-            ));
-        }
-    }
-}
-
-fn signals(arg: &Arg) -> syn::Result<Vec<Setting<&'static str>>> {
+fn signals(arg: &Arg) -> syn::Result<Vec<Setting<SignalName>>> {
     let syn::Expr::Array(list) = &arg.value else {
         return Err(syn::Error::new_spanned(
             &arg.value,
@@ -183,8 +169,7 @@ fn signals(arg: &Arg) -> syn::Result<Vec<Setting<&'static str>>> {
         ));
     }
     let mut errors = Errors::default();
-    let mut variants: Vec<Setting<&'static str>> = Vec::new();
-    let mut seen: Vec<&'static str> = Vec::new();
+    let mut signals: Vec<Setting<SignalName>> = Vec::new();
     for element in &list.elems {
         let syn::Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Str(name),
@@ -198,18 +183,16 @@ fn signals(arg: &Arg) -> syn::Result<Vec<Setting<&'static str>>> {
             continue;
         };
         let value = name.value();
-        match SIGNALS.iter().find(|(signal, _)| *signal == value) {
-            Some((signal, _)) if seen.contains(signal) => errors.push(syn::Error::new_spanned(
-                name,
-                format!("{signal} is listed twice; keep one"),
-            )),
-            Some((signal, variant)) => {
-                seen.push(signal);
-                variants.push(Setting {
-                    value: variant,
-                    span: name.span(),
-                });
-            }
+        match SIGNALS.iter().find(|(written, _)| *written == value) {
+            Some((written, signal)) if signals.iter().any(|seen| seen.value == *signal) => errors
+                .push(syn::Error::new_spanned(
+                    name,
+                    format!("{written} is listed twice; keep one"),
+                )),
+            Some((_, signal)) => signals.push(Setting {
+                value: *signal,
+                span: name.span(),
+            }),
             None => {
                 let known: Vec<&str> = SIGNALS.iter().map(|(signal, _)| *signal).collect();
                 errors.push(syn::Error::new_spanned(
@@ -223,7 +206,7 @@ fn signals(arg: &Arg) -> syn::Result<Vec<Setting<&'static str>>> {
         }
     }
     errors.finish()?;
-    Ok(variants)
+    Ok(signals)
 }
 
 fn flavor(arg: &Arg) -> syn::Result<Flavor> {
@@ -365,14 +348,14 @@ mod tests {
     fn signals_map_to_their_variants_in_order() {
         let (config, messages) = checked(quote!(signals = ["SIGHUP", "SIGTERM"]));
         assert!(messages.is_empty());
-        let variants: Vec<&str> = config
+        let signals: Vec<SignalName> = config
             .signals
             .unwrap()
             .value
             .iter()
             .map(|signal| signal.value)
             .collect();
-        assert_eq!(variants, ["Sighup", "Sigterm"]);
+        assert_eq!(signals, [SignalName::Sighup, SignalName::Sigterm]);
     }
 
     #[test]
@@ -416,7 +399,22 @@ mod tests {
     }
 
     #[test]
-    fn the_feature_message_names_a_version_users_can_write() {
-        assert_eq!(requirement(), "0.1");
+    fn the_feature_message_names_a_requirement_this_release_meets() {
+        let version = env!("CARGO_PKG_VERSION");
+        let requirement = requirement();
+        assert!(
+            version.starts_with(&format!("{requirement}.")),
+            "{requirement:?} does not match {version}"
+        );
+        // Before 1.0 a minor release may break: "0.1", not "0". From 1.0 on: "1", not "1.2".
+        let parts = if version.starts_with("0.") { 2 } else { 1 };
+        assert_eq!(requirement.split('.').count(), parts, "{requirement:?}");
+    }
+
+    #[test]
+    fn every_duration_key_is_a_main_key() {
+        for key in DURATION_KEYS {
+            assert!(MAIN_KEYS.contains(key), "{key}");
+        }
     }
 }

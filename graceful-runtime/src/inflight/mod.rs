@@ -14,6 +14,8 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
+use crate::sync::lock;
+
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
@@ -82,7 +84,6 @@ fn stripe() -> usize {
 /// assert!(graceful::in_flight() >= 1);
 /// drop(guard);
 /// ```
-/// # extern crate graceful_runtime as graceful;
 #[must_use = "the call counts as in flight only while the guard is alive"]
 pub struct InFlightGuard {
     counter: &'static Counter,
@@ -397,11 +398,6 @@ fn intern<K: std::hash::Hash + Eq + Copy>(
         .get_or_insert_with(HashMap::new)
         .entry(key)
         .or_insert_with(|| Box::leak(Box::new(Site::in_registry(name(), registry))))
-}
-
-/// Locks a mutex, going on through poisoning: a panic elsewhere must not stop the shutdown.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

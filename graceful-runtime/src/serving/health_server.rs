@@ -10,7 +10,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 
-use crate::report::event;
+use crate::log::event;
 
 /// The variable that sets (or overrides) the health port's address.
 pub(crate) const ADDRESS_VARIABLE: &str = "GRACEFUL_HEALTH_ADDR";

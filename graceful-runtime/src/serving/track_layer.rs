@@ -11,6 +11,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::inflight::{InFlightGuard, Site};
+use crate::sequence::Controller;
 
 /// A tower layer that counts every request in flight under one site (`http` by default) until
 /// its response body has ended, so the drain waits for streamed responses too; and, once
@@ -29,9 +30,18 @@ use crate::inflight::{InFlightGuard, Site};
 /// // Wraps any tower service; with axum: `Router::new().route(..).layer(layer)`.
 /// let _service = layer.layer(());
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct TrackLayer {
+    controller: &'static Controller,
     site: &'static Site,
+}
+
+impl std::fmt::Debug for TrackLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackLayer")
+            .field("site", &self.site.name())
+            .finish()
+    }
 }
 
 impl TrackLayer {
@@ -42,8 +52,10 @@ impl TrackLayer {
 
     /// Counts under the site `name`; a name used twice is one site in reports.
     pub fn named(name: &'static str) -> TrackLayer {
+        let controller = Controller::global();
         TrackLayer {
-            site: crate::global::controller().inflight().site_named(name),
+            controller,
+            site: controller.inflight().site_named(name),
         }
     }
 }
@@ -60,16 +72,27 @@ impl<S> Layer<S> for TrackLayer {
     fn layer(&self, inner: S) -> TrackService<S> {
         TrackService {
             inner,
+            controller: self.controller,
             site: self.site,
         }
     }
 }
 
 /// The service [`TrackLayer`] makes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrackService<S> {
     inner: S,
+    controller: &'static Controller,
     site: &'static Site,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for TrackService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackService")
+            .field("inner", &self.inner)
+            .field("site", &self.site.name())
+            .finish()
+    }
 }
 
 impl<S, RequestBody, ResponseBody> Service<Request<RequestBody>> for TrackService<S>
@@ -91,6 +114,7 @@ where
         let guard = self.site.enter();
         TrackedFuture {
             inner: self.inner.call(request),
+            controller: self.controller,
             guard: Some(guard),
             http1,
         }
@@ -103,6 +127,7 @@ pin_project_lite::pin_project! {
     pub struct TrackedFuture<F> {
         #[pin]
         inner: F,
+        controller: &'static Controller,
         guard: Option<InFlightGuard>,
         http1: bool,
     }
@@ -120,7 +145,7 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(result) => result?,
         };
-        let draining = crate::is_shutting_down();
+        let draining = this.controller.is_shutting_down();
         let (mut parts, body) = response.into_parts();
         if draining && *this.http1 {
             parts

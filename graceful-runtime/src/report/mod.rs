@@ -1,44 +1,14 @@
-//! The shutdown report, and where graceful's events go: to tracing when a subscriber is
-//! installed, else to stderr, so a new user always sees what happened.
+//! The shutdown report: what began the shutdown, how long each phase took, what the drain
+//! left behind, how each hook ended, and the exit code. Text for people here; JSON in `json.rs`.
+
+mod json;
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::hooks::HookReport;
-use crate::inflight::SiteCount;
-use crate::phase::Phase;
-
-/// Severity of one of graceful's events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-/// Emits one event: a tracing event with target `graceful` when a global subscriber is set,
-/// otherwise a line on stderr.
-pub(crate) fn emit(level: Level, message: fmt::Arguments<'_>) {
-    if tracing::dispatcher::has_been_set() {
-        match level {
-            Level::Info => tracing::info!(target: "graceful", "{message}"),
-            Level::Warn => tracing::warn!(target: "graceful", "{message}"),
-            Level::Error => tracing::error!(target: "graceful", "{message}"),
-        }
-    } else {
-        use std::io::Write;
-        // One write of the whole event, so lines from other threads do not interleave inside it.
-        let line = format!("graceful: {message}\n");
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    }
-}
-
-macro_rules! event {
-    ($level:ident, $($message:tt)+) => {
-        $crate::report::emit($crate::report::Level::$level, format_args!($($message)+))
-    };
-}
-pub(crate) use event;
+pub use crate::hooks::{HookOutcome, HookReport};
+pub use crate::inflight::SiteCount;
+pub use crate::phase::Phase;
 
 /// What started the shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +50,8 @@ pub enum MainStatus {
     ExitCode(String),
     /// Panicked; the panic message.
     Panicked(String),
-    /// Still running at the drain timeout, and dropped.
-    Dropped,
+    /// Still running when this deadline fired, and dropped.
+    Dropped(Deadline),
 }
 
 impl fmt::Display for MainStatus {
@@ -91,7 +61,25 @@ impl fmt::Display for MainStatus {
             MainStatus::Error(error) => write!(f, "returned an error: {error}"),
             MainStatus::ExitCode(code) => write!(f, "returned {code}"),
             MainStatus::Panicked(message) => write!(f, "panicked: {message}"),
-            MainStatus::Dropped => f.write_str("still running at the drain timeout: dropped"),
+            MainStatus::Dropped(deadline) => write!(f, "still running when {deadline}: dropped"),
+        }
+    }
+}
+
+/// A deadline of the sequence, named when it cuts something short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// `drain_timeout` after stop-accepting.
+    DrainTimeout,
+    /// `grace` after the shutdown began: the cap on the whole sequence.
+    Grace,
+}
+
+impl fmt::Display for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Deadline::DrainTimeout => f.write_str("the drain timed out"),
+            Deadline::Grace => f.write_str("the grace period ran out"),
         }
     }
 }
@@ -101,15 +89,10 @@ impl fmt::Display for MainStatus {
 pub enum DrainOutcome {
     /// Everything in flight finished.
     Drained,
-    /// `drain_timeout` passed first; these sites were still in flight.
+    /// A deadline fired first; these sites were still in flight.
     TimedOut {
-        /// Sites still in flight, busiest first.
-        abandoned: Vec<SiteCount>,
-        /// Tracked tasks aborted.
-        aborted_tasks: usize,
-    },
-    /// The grace period ran out first; these sites were still in flight.
-    GraceSpent {
+        /// Which deadline fired: `drain_timeout`, or `grace` when it came first.
+        deadline: Deadline,
         /// Sites still in flight, busiest first.
         abandoned: Vec<SiteCount>,
         /// Tracked tasks aborted.
@@ -187,21 +170,13 @@ impl fmt::Display for ShutdownReport {
                 self.in_flight_at_stop
             )?,
             DrainOutcome::TimedOut {
-                abandoned,
-                aborted_tasks,
-            }
-            | DrainOutcome::GraceSpent {
+                deadline,
                 abandoned,
                 aborted_tasks,
             } => {
-                let why = if matches!(self.drain, DrainOutcome::TimedOut { .. }) {
-                    "drain timed out"
-                } else {
-                    "grace period spent during the drain"
-                };
                 writeln!(
                     f,
-                    "  drain: {} in flight at stop-accepting; {why}; abandoned: {}; {aborted_tasks} tracked task(s) aborted",
+                    "  drain: {} in flight at stop-accepting; {deadline}; abandoned: {}; {aborted_tasks} tracked task(s) aborted",
                     self.in_flight_at_stop,
                     sites(abandoned)
                 )?
@@ -259,109 +234,9 @@ impl ReportFormat {
     }
 }
 
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn sites_json(list: &[SiteCount]) -> serde_json::Value {
-    list.iter()
-        .map(|site| serde_json::json!({ "site": site.name, "count": site.count }))
-        .collect()
-}
-
-impl ShutdownReport {
-    /// The report as one line of JSON (schema version 1, documented in the README).
-    pub fn to_json(&self) -> String {
-        use crate::hooks::HookOutcome;
-        use serde_json::json;
-
-        let cause = match &self.cause {
-            Cause::Signal(name) => json!({ "kind": "signal", "signal": name }),
-            Cause::Requested => json!({ "kind": "shutdown" }),
-            Cause::MainReturned => json!({ "kind": "main_returned" }),
-            Cause::Fatal { code, reason } => {
-                json!({ "kind": "shutdown_with", "code": code, "reason": reason })
-            }
-        };
-        let phases: Vec<_> = self
-            .phases
-            .iter()
-            .map(|(phase, duration)| json!({ "phase": phase.as_str(), "ms": millis(*duration) }))
-            .collect();
-        let drain = match &self.drain {
-            DrainOutcome::Drained => {
-                json!({ "outcome": "drained", "abandoned": [], "aborted_tasks": 0 })
-            }
-            DrainOutcome::TimedOut {
-                abandoned,
-                aborted_tasks,
-            } => {
-                json!({ "outcome": "timed_out", "abandoned": sites_json(abandoned), "aborted_tasks": aborted_tasks })
-            }
-            DrainOutcome::GraceSpent {
-                abandoned,
-                aborted_tasks,
-            } => {
-                json!({ "outcome": "grace_spent", "abandoned": sites_json(abandoned), "aborted_tasks": aborted_tasks })
-            }
-        };
-        let hooks: Vec<_> = self
-            .hooks
-            .iter()
-            .map(|hook| {
-                let (outcome, detail) = match &hook.outcome {
-                    HookOutcome::Completed => ("ok", None),
-                    HookOutcome::Failed(error) => ("failed", Some(error.clone())),
-                    HookOutcome::Panicked(message) => ("panicked", Some(message.clone())),
-                    HookOutcome::TimedOut(limit) => ("timed_out", Some(humantime::format_duration(*limit).to_string())),
-                    HookOutcome::Skipped => ("skipped", None),
-                    HookOutcome::Late => ("late", None),
-                };
-                json!({ "order": hook.order, "name": hook.name, "outcome": outcome, "detail": detail, "ms": millis(hook.elapsed) })
-            })
-            .collect();
-        let main = match &self.main {
-            MainStatus::Returned => json!({ "status": "returned" }),
-            MainStatus::Error(error) => json!({ "status": "error", "detail": error }),
-            MainStatus::ExitCode(code) => json!({ "status": "exit_code", "detail": code }),
-            MainStatus::Panicked(message) => json!({ "status": "panicked", "detail": message }),
-            MainStatus::Dropped => json!({ "status": "dropped" }),
-        };
-        json!({
-            "graceful_report": 1,
-            "cause": cause,
-            "phases": phases,
-            "total_ms": millis(self.total()),
-            "in_flight_at_stop": self.in_flight_at_stop,
-            "drain": drain,
-            "hooks": hooks,
-            "late_calls": sites_json(&self.late_calls),
-            "main": main,
-            "shutdown_with": self.fatal.as_ref().map(|(code, reason)| json!({ "code": code, "reason": reason })),
-            "failed": self.has_failures(),
-            "exit_code": self.exit_code,
-        })
-        .to_string()
-    }
-}
-
-/// Writes the final report in `format`.
-pub(crate) fn emit_report(report: &ShutdownReport, format: ReportFormat) {
-    match format {
-        ReportFormat::Text if report.exit_code == Some(0) => event!(Info, "{report}"),
-        ReportFormat::Text => event!(Warn, "{report}"),
-        ReportFormat::Json => {
-            use std::io::Write;
-            let line = format!("{}\n", report.to_json());
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::HookOutcome;
 
     fn report() -> ShutdownReport {
         ShutdownReport {
@@ -372,6 +247,7 @@ mod tests {
             ],
             in_flight_at_stop: 3,
             drain: DrainOutcome::TimedOut {
+                deadline: Deadline::DrainTimeout,
                 abandoned: vec![SiteCount {
                     name: "app::upload".into(),
                     count: 2,
@@ -385,7 +261,7 @@ mod tests {
                 elapsed: Duration::from_millis(12),
             }],
             late_calls: vec![],
-            main: MainStatus::Dropped,
+            main: MainStatus::Dropped(Deadline::DrainTimeout),
             fatal: None,
             exit_code: Some(1),
         }
@@ -400,6 +276,38 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("exit code: 1"), "{text}");
+    }
+
+    #[test]
+    fn each_line_names_the_deadline_that_fired() {
+        let mut report = report();
+        let text = report.to_string();
+        assert!(text.contains("; the drain timed out; abandoned"), "{text}");
+        assert!(
+            text.contains("main: still running when the drain timed out"),
+            "{text}"
+        );
+
+        report.drain = DrainOutcome::TimedOut {
+            deadline: Deadline::Grace,
+            abandoned: vec![],
+            aborted_tasks: 0,
+        };
+        report.main = MainStatus::Dropped(Deadline::Grace);
+        let text = report.to_string();
+        assert!(
+            text.contains("; the grace period ran out; abandoned"),
+            "{text}"
+        );
+        assert!(
+            text.contains("main: still running when the grace period ran out"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&report.to_json()).unwrap()["drain"]
+                ["outcome"],
+            "grace_spent"
+        );
     }
 
     #[test]

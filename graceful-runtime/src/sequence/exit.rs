@@ -1,0 +1,186 @@
+//! How the process exits: the one exit-status type, the rules that pick it, and the deadlines
+//! that force it (the watchdog, a second signal, kept values that hang while dropping).
+//!
+//! The user's own `ExitCode` is opaque (std hides its number), so it can only leave the process
+//! by being returned from `main`. Every path that could end the process while such a code is
+//! pending therefore lets `main` return it, within a deadline, instead of calling
+//! `process::exit`.
+
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{Controller, Fatal};
+use crate::log::{event, flush_std, human};
+use crate::report::MainStatus;
+use crate::sync::lock;
+
+/// How long the watchdog lets the sequence overrun `grace` before it forces the exit. The
+/// sequence enforces `grace` itself; this only catches a runtime that is blocked.
+pub(crate) const WATCHDOG_MARGIN: Duration = Duration::from_millis(500);
+
+/// How the process exits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ExitStatus {
+    /// A code graceful chose, by the documented rules.
+    Code(u8),
+    /// The main body's own non-success `ExitCode`, returned from `main` as it is.
+    Main(ExitCode),
+}
+
+impl ExitStatus {
+    /// The code as a number, when graceful chose it.
+    pub(crate) fn number(self) -> Option<u8> {
+        match self {
+            ExitStatus::Code(code) => Some(code),
+            ExitStatus::Main(_) => None,
+        }
+    }
+
+    pub(crate) fn into_exit_code(self) -> ExitCode {
+        match self {
+            ExitStatus::Code(code) => ExitCode::from(code),
+            ExitStatus::Main(code) => code,
+        }
+    }
+}
+
+/// The exit status, by the documented precedence: `shutdown_with`'s code; 101 for a panic; 1
+/// for an error; the user's non-success `ExitCode`; 1 for a failed drain or hook; 0.
+pub(crate) fn exit_status(
+    fatal: Option<&Fatal>,
+    main: &MainStatus,
+    user_code: Option<ExitCode>,
+    failures: bool,
+) -> ExitStatus {
+    if let Some(fatal) = fatal {
+        return ExitStatus::Code(fatal.code);
+    }
+    match (main, user_code) {
+        (MainStatus::Panicked(_), _) => ExitStatus::Code(101),
+        (MainStatus::Error(_), _) => ExitStatus::Code(1),
+        (_, Some(user_code)) => ExitStatus::Main(user_code),
+        _ if failures => ExitStatus::Code(1),
+        _ => ExitStatus::Code(0),
+    }
+}
+
+impl Controller {
+    /// Exits the process now: reports why, gives kept values (log writers) a moment to flush,
+    /// exits. For a second signal and a watchdog that found the sequence stuck.
+    pub(crate) fn force_exit(&self, code: u8, why: &str) -> ! {
+        event!(Error, "{why}: forcing exit {code} {}", self.abandonment());
+        self.release_kept_within(std::time::Instant::now() + WATCHDOG_MARGIN, None);
+        flush_std();
+        std::process::exit(i32::from(code))
+    }
+
+    /// What a forced exit prints: the phase it cut short and the work it abandoned.
+    fn abandonment(&self) -> String {
+        let busy = self.inflight.busy_sites();
+        let in_flight = if busy.is_empty() {
+            "nothing in flight".to_owned()
+        } else {
+            let sites: Vec<String> = busy.iter().map(ToString::to_string).collect();
+            format!("abandoned in flight: {}", sites.join(", "))
+        };
+        format!("in phase {}; {in_flight}", self.phase())
+    }
+
+    /// The watchdog: once shutdown has begun, forces the exit if the sequence has not written
+    /// its report `grace` (plus a small margin) later. Runs on the signal thread, so a blocked
+    /// runtime cannot stop it.
+    pub(crate) async fn enforce_grace(&self, grace: Duration) {
+        let started = self.start.wait().await;
+        tokio::time::sleep_until(started.at + grace + WATCHDOG_MARGIN).await;
+        // Once the report is out, `Builder::run` owns the exit, under a deadline of its own
+        // that ends at the same moment; a user's `ExitCode` can only leave through `main`.
+        if self.finished.get().is_some() {
+            return;
+        }
+        let code = self.fatal.get().map_or(1, |fatal| fatal.code);
+        self.force_exit(code, &format!("grace period ({}) spent", human(grace)));
+    }
+
+    /// Drops what `keep_until_exit` holds, newest first (the order a stack of guards unwinds),
+    /// on a thread of its own, and waits for it until `deadline`. A value that hangs while
+    /// dropping is abandoned there: the exit never waits on it past the deadline. Returns
+    /// whether every value was dropped in time.
+    pub(crate) fn release_kept_within(
+        &self,
+        deadline: std::time::Instant,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> bool {
+        // `try_lock` would be wrong here: `keep_until_exit` holds the lock only to push.
+        let kept = std::mem::take(&mut *lock(&self.kept));
+        if kept.is_empty() {
+            return true;
+        }
+        let count = kept.len();
+        let (done, finished) = mpsc::channel::<()>();
+        let release = move || {
+            // Kept values (an exporter handle, say) may need the runtime while they drop.
+            let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
+            kept.into_iter().rev().for_each(drop);
+            let _ = done.send(());
+        };
+        if let Err(error) = std::thread::Builder::new()
+            .name("graceful-release".into())
+            .spawn(release)
+        {
+            event!(
+                Warn,
+                "cannot start a thread to drop kept values ({error}): not dropping them"
+            );
+            return false;
+        }
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        if finished.recv_timeout(wait).is_ok() {
+            return true;
+        }
+        event!(
+            Warn,
+            "keep_until_exit: {count} value(s) still dropping at the exit deadline; exiting without them"
+        );
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_with_wins_then_panic_then_error_then_the_users_code_then_failures() {
+        let fatal = Fatal {
+            code: 3,
+            reason: "gone".into(),
+        };
+        let panicked = MainStatus::Panicked("boom".into());
+        let seven = Some(ExitCode::from(7));
+        assert_eq!(
+            exit_status(Some(&fatal), &panicked, seven, true),
+            ExitStatus::Code(3)
+        );
+        assert_eq!(
+            exit_status(None, &panicked, seven, true),
+            ExitStatus::Code(101)
+        );
+        assert_eq!(
+            exit_status(None, &MainStatus::Error("bad".into()), seven, false),
+            ExitStatus::Code(1)
+        );
+        assert_eq!(
+            exit_status(None, &MainStatus::ExitCode("7".into()), seven, true),
+            ExitStatus::Main(ExitCode::from(7))
+        );
+        assert_eq!(
+            exit_status(None, &MainStatus::Returned, None, true),
+            ExitStatus::Code(1)
+        );
+        assert_eq!(
+            exit_status(None, &MainStatus::Returned, None, false),
+            ExitStatus::Code(0)
+        );
+    }
+}
