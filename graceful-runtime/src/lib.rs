@@ -14,6 +14,8 @@ mod panics;
 mod phase;
 pub mod report;
 mod sequence;
+#[cfg(feature = "serve")]
+mod serve;
 #[cfg(any(feature = "tower", feature = "health"))]
 mod serving;
 mod signals;
@@ -41,6 +43,8 @@ pub use tokio_util::sync::CancellationToken;
 /// whichever features are on.
 #[doc(hidden)]
 pub mod features {
+    #[cfg(feature = "serve")]
+    pub use crate::serve::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
     #[cfg(any(feature = "tower", feature = "health"))]
     pub use crate::serving::{livez, readyz};
     #[cfg(feature = "tower")]

@@ -48,6 +48,21 @@ pub struct Site {
     /// one hot fn do not contend on one cache line. A site's count is the stripes' sum.
     stripes: [Counter; STRIPES],
     registered: AtomicBool,
+    kind: SiteKind,
+}
+
+/// What a site counts, so that progress lines count requests, connections and calls apart:
+/// a request handled by a tracked fn counts once at each, and "6 in flight" for 3 requests
+/// would mislead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "tower"), allow(dead_code))] // the servers count requests and connections
+pub(crate) enum SiteKind {
+    /// Tracked fns, `track` guards, tracked tasks.
+    Call,
+    /// HTTP requests, counted by `serve` or `TrackLayer`.
+    Request,
+    /// Connections, counted by `serve`.
+    Connection,
 }
 
 /// Stripes per site: enough for the cores of a typical service host; more threads share.
@@ -128,9 +143,14 @@ impl Site {
     }
 
     pub(crate) const fn in_registry(name: &'static str, registry: &'static InFlight) -> Site {
+        Site::of_kind(name, registry, SiteKind::Call)
+    }
+
+    const fn of_kind(name: &'static str, registry: &'static InFlight, kind: SiteKind) -> Site {
         Site {
             name,
             registry,
+            kind,
             stripes: [const {
                 Counter {
                     word: AtomicUsize::new(0),
@@ -225,17 +245,44 @@ impl InFlight {
 
     /// The one site of this name, made on first use.
     pub(crate) fn site_named(&'static self, name: &'static str) -> &'static Site {
-        intern(&self.named, name, || name, self)
+        self.site_of_kind(name, SiteKind::Call)
+    }
+
+    /// The one site of this name, made on first use with `kind`.
+    pub(crate) fn site_of_kind(&'static self, name: &'static str, kind: SiteKind) -> &'static Site {
+        intern(&self.named, name, || Site::of_kind(name, self, kind))
     }
 
     /// The one site of a `spawn` call's location, named `file:line`.
     pub(crate) fn site_at(&'static self, location: &'static Location<'static>) -> &'static Site {
-        intern(
-            &self.located,
-            (location.file(), location.line()),
-            || Box::leak(format!("{}:{}", location.file(), location.line()).into_boxed_str()),
-            self,
-        )
+        intern(&self.located, (location.file(), location.line()), || {
+            let name = format!("{}:{}", location.file(), location.line());
+            Site::in_registry(Box::leak(name.into_boxed_str()), self)
+        })
+    }
+
+    /// What is in flight, in words: requests, connections and other calls counted apart
+    /// ("3 requests, 3 connections, 3 tracked calls"), or "nothing".
+    pub(crate) fn describe(&self) -> String {
+        let mut counts = [0usize; 3];
+        for site in lock(&self.sites).iter() {
+            counts[site.kind as usize] += site.in_flight();
+        }
+        let [calls, requests, connections] = counts;
+        let parts: Vec<String> = [
+            (requests, "request"),
+            (connections, "connection"),
+            (calls, "tracked call"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, noun)| format!("{count} {noun}{}", if count == 1 { "" } else { "s" }))
+        .collect();
+        if parts.is_empty() {
+            "nothing".to_owned()
+        } else {
+            parts.join(", ")
+        }
     }
 
     /// Calls now in flight, over every site.
@@ -382,8 +429,7 @@ impl Drop for ForgetTask {
 fn intern<K: std::hash::Hash + Eq + Copy>(
     map: &RwLock<Option<HashMap<K, &'static Site>>>,
     key: K,
-    name: impl FnOnce() -> &'static str,
-    registry: &'static InFlight,
+    make: impl FnOnce() -> Site,
 ) -> &'static Site {
     if let Some(site) = map
         .read()
@@ -397,7 +443,7 @@ fn intern<K: std::hash::Hash + Eq + Copy>(
     sites
         .get_or_insert_with(HashMap::new)
         .entry(key)
-        .or_insert_with(|| Box::leak(Box::new(Site::in_registry(name(), registry))))
+        .or_insert_with(|| Box::leak(Box::new(make())))
 }
 
 #[cfg(test)]

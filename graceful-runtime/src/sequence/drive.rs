@@ -151,7 +151,8 @@ impl Controller {
         };
         event!(
             Info,
-            "stop accepting: {in_flight_at_stop} in flight, draining for up to {budget}"
+            "stop accepting: {} in flight, draining for up to {budget}",
+            self.inflight.describe()
         );
         let outcome = self.wait_for_in_flight(main, until, deadline).await;
         self.end_phase(clock, Phase::Drain);
@@ -175,7 +176,7 @@ impl Controller {
                 _ = progress.tick() => {
                     let busy: Vec<String> = self.inflight.busy_sites().iter().map(ToString::to_string).collect();
                     let main_state = if main.is_done() { "" } else { "; main body still running" };
-                    event!(Info, "draining: {} in flight [{}]{main_state}", self.inflight.total(), busy.join(", "));
+                    event!(Info, "draining: {} in flight [{}]{main_state}", self.inflight.describe(), busy.join(", "));
                 }
             }
         }

@@ -129,6 +129,7 @@ impl Controller {
             "shutdown begun by {}: readiness now fails",
             self.cause()
         );
+        self.start.release();
         true
     }
 

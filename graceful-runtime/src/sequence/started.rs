@@ -1,7 +1,7 @@
 //! The one record that shutdown has begun: when, and what began it.
 //!
 //! Invariant: the record is written once, by the first cause, and only then is the token
-//! cancelled. So a reader that sees the token cancelled finds the record, and `is_started` is a
+//! cancelled (by the same caller, once it has announced the start). So a reader that sees the token cancelled finds the record, and `is_started` is a
 //! single atomic load (the per-request check of `TrackLayer` and `serve`).
 
 use std::sync::OnceLock;
@@ -38,7 +38,8 @@ pub(crate) struct StartLatch {
 }
 
 impl StartLatch {
-    /// Records the start, once. Returns whether this call was the first.
+    /// Records the start, once. Returns whether this call was the first; the first caller
+    /// must then call [`StartLatch::release`].
     pub(crate) fn begin(&self, trigger: Trigger) -> bool {
         let mut first = false;
         self.started.get_or_init(|| {
@@ -48,10 +49,13 @@ impl StartLatch {
                 trigger,
             }
         });
-        if first {
-            self.set.cancel();
-        }
         first
+    }
+
+    /// Wakes everything waiting for the start. Separate from `begin`, so that the first
+    /// caller finishes announcing the shutdown before the sequence runs on.
+    pub(crate) fn release(&self) {
+        self.set.cancel();
     }
 
     pub(crate) fn get(&self) -> Option<&Started> {
@@ -67,10 +71,11 @@ impl StartLatch {
     /// Resolves with the record once shutdown has begun.
     pub(crate) async fn wait(&self) -> &Started {
         loop {
+            // Released only after the record is written: the first pass returns.
+            self.set.cancelled().await;
             if let Some(started) = self.started.get() {
                 return started;
             }
-            self.set.cancelled().await;
         }
     }
 

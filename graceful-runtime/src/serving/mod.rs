@@ -7,6 +7,8 @@ pub(crate) mod health_server;
 #[cfg(feature = "tower")]
 mod track_layer;
 
+#[cfg(feature = "serve")]
+pub(crate) use track_layer::RequestGuard;
 #[cfg(feature = "tower")]
 pub use track_layer::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
 

@@ -5,12 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response, Version};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::inflight::{InFlightGuard, Site};
+use crate::inflight::{InFlightGuard, Site, SiteKind};
 use crate::sequence::Controller;
 
 /// A tower layer that counts every request in flight under one site (`http` by default) until
@@ -55,7 +55,7 @@ impl TrackLayer {
         let controller = Controller::global();
         TrackLayer {
             controller,
-            site: controller.inflight().site_named(name),
+            site: controller.inflight().site_of_kind(name, SiteKind::Request),
         }
     }
 }
@@ -111,13 +111,12 @@ where
         // HTTP/2 multiplexes and has GOAWAY; `Connection` is an HTTP/1 header (and forbidden in
         // HTTP/2 responses).
         let http1 = matches!(request.version(), Version::HTTP_10 | Version::HTTP_11);
-        let guard = self.site.enter();
-        TrackedFuture {
-            inner: self.inner.call(request),
-            controller: self.controller,
-            guard: Some(guard),
-            http1,
-        }
+        let guard = RequestGuard {
+            _in_flight: self.site.enter(),
+            #[cfg(feature = "serve")]
+            _on_connection: None,
+        };
+        TrackedFuture::new(self.inner.call(request), self.controller, guard, http1)
     }
 }
 
@@ -128,8 +127,34 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         controller: &'static Controller,
-        guard: Option<InFlightGuard>,
+        guard: Option<RequestGuard>,
         http1: bool,
+    }
+}
+
+/// What a request holds until its response body ends: its count at the site and, under
+/// `serve`, its place among the requests of its connection.
+pub(crate) struct RequestGuard {
+    pub(crate) _in_flight: InFlightGuard,
+    #[cfg(feature = "serve")]
+    pub(crate) _on_connection: Option<crate::serve::RequestOnConnection>,
+}
+
+impl<F> TrackedFuture<F> {
+    /// Tracks the response of `inner` with `guard`; `http1` says whether `Connection: close`
+    /// may be added while shutting down.
+    pub(crate) fn new(
+        inner: F,
+        controller: &'static Controller,
+        guard: RequestGuard,
+        http1: bool,
+    ) -> TrackedFuture<F> {
+        TrackedFuture {
+            inner,
+            controller,
+            guard: Some(guard),
+            http1,
+        }
     }
 }
 
@@ -145,9 +170,13 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(result) => result?,
         };
-        let draining = this.controller.is_shutting_down();
         let (mut parts, body) = response.into_parts();
-        if draining && *this.http1 {
+        // An upgrade's 101 must keep its `Connection: upgrade`: replacing it would fail the
+        // WebSocket handshake of a client that connects during pre-stop.
+        if *this.http1
+            && parts.status != StatusCode::SWITCHING_PROTOCOLS
+            && this.controller.is_shutting_down()
+        {
             parts
                 .headers
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -167,7 +196,7 @@ pin_project_lite::pin_project! {
     pub struct TrackedBody<B> {
         #[pin]
         inner: B,
-        guard: Option<InFlightGuard>,
+        guard: Option<RequestGuard>,
     }
 }
 

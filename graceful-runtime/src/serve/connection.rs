@@ -1,0 +1,132 @@
+//! One connection through a shutdown. hyper serves it; this decides when to ask hyper to close
+//! it, around the sharp edges of hyper's `graceful_shutdown`: it drops a connection that has
+//! not read its first bytes, closes idle HTTP/1 keep-alive connections at once, and never
+//! closes one stuck mid-head.
+//!
+//! - Before shutdown: hyper alone.
+//! - Pre-stop: HTTP/1 responses say `Connection: close` (in the response future); HTTP/2
+//!   connections get GOAWAY at once, or after their first request when none came yet. Nothing
+//!   is cut: the client moves on its next request.
+//! - Stop-accepting: a connection that has served a request is shut down gracefully (idle
+//!   ones close now, busy ones after their response). One that has not yet delivered a request
+//!   gets the first-request window to do so. When the window ends, a connection with no
+//!   request in progress is dropped: it is stalled mid-head, or silent.
+//! - The drain deadline aborts what is left (the task is tracked under `http-conn`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::sequence::Controller;
+
+/// What the requests of one connection tell its driver.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionState {
+    started: AtomicUsize,
+    in_progress: AtomicUsize,
+    http2: AtomicBool,
+    changed: Notify,
+}
+
+/// Held by a request until its response body ends.
+#[derive(Debug)]
+pub(crate) struct RequestOnConnection(Arc<ConnectionState>);
+
+impl ConnectionState {
+    pub(crate) fn request_started(self: &Arc<Self>, http2: bool) -> RequestOnConnection {
+        // Relaxed throughout: the driver only needs to see each change eventually, and the
+        // `Notify` permit orders the wake-up after the store.
+        if http2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_progress.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
+        RequestOnConnection(Arc::clone(self))
+    }
+
+    fn has_served(&self) -> bool {
+        self.started.load(Ordering::Relaxed) > 0
+    }
+
+    fn is_busy(&self) -> bool {
+        self.in_progress.load(Ordering::Relaxed) > 0
+    }
+
+    fn is_http2(&self) -> bool {
+        self.http2.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for RequestOnConnection {
+    fn drop(&mut self) {
+        self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
+        self.0.changed.notify_one();
+    }
+}
+
+/// A hyper connection that can be asked to close gracefully.
+pub(crate) trait GracefulConnection: std::future::Future + Unpin {
+    fn shut_down_gracefully(&mut self);
+}
+
+/// Drives `connection` to its end through the phases of a shutdown.
+pub(crate) async fn drive<C: GracefulConnection>(
+    mut connection: C,
+    state: Arc<ConnectionState>,
+    controller: &'static Controller,
+    first_request_window: Duration,
+) {
+    // Asks hyper once, and never before the connection has delivered a request: hyper would
+    // drop it unread.
+    let mut shut = false;
+    let mut shut_down_once_served = |connection: &mut C| {
+        if !shut && state.has_served() {
+            connection.shut_down_gracefully();
+            shut = true;
+        }
+    };
+
+    // Before shutdown: hyper alone.
+    tokio::select! {
+        biased;
+        _ = &mut connection => return,
+        _ = controller.shutdown_started() => {}
+    }
+
+    // Pre-stop: HTTP/2 connections get GOAWAY now, or after their first request.
+    let stop_accepting = controller.stop_accepting().clone();
+    loop {
+        if state.is_http2() {
+            shut_down_once_served(&mut connection);
+        }
+        tokio::select! {
+            biased;
+            _ = &mut connection => return,
+            _ = stop_accepting.cancelled() => break,
+            _ = state.changed.notified() => {}
+        }
+    }
+
+    // Stop-accepting: the first-request window.
+    let window = tokio::time::sleep(first_request_window);
+    tokio::pin!(window);
+    loop {
+        shut_down_once_served(&mut connection);
+        tokio::select! {
+            biased;
+            _ = &mut connection => return,
+            _ = state.changed.notified() => {}
+            _ = &mut window => break,
+        }
+    }
+    if !state.is_busy() {
+        // Stalled mid-head, never sent a request, or an HTTP/2 peer that ignores GOAWAY:
+        // nothing of it may hold the drain.
+        return;
+    }
+    // Busy: it closes after its response; the drain deadline bounds the wait.
+    connection.await;
+}

@@ -1,0 +1,355 @@
+//! `graceful::serve`: an HTTP/1.1 and HTTP/2 server loop (hyper-util's `auto` builder) that is
+//! right through a shutdown by default. From the start of shutdown it keeps accepting and
+//! serving while it tells every client to go elsewhere (`Connection: close`, HTTP/2 GOAWAY);
+//! at stop-accepting it takes the connections already queued, gives fresh ones a window to
+//! send their request, and drops those that never will; each request counts in flight under
+//! `http` until its response body ends, each connection under `http-conn`.
+
+mod connection;
+mod listener;
+mod service;
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::sync::Semaphore;
+
+use crate::inflight::SiteKind;
+use crate::log::event;
+use crate::sequence::Controller;
+pub(crate) use connection::RequestOnConnection;
+use connection::{ConnectionState, GracefulConnection};
+pub use listener::Listener;
+use service::CountingService;
+pub use service::{HyperService, IntoHttpService, TowerService};
+
+/// How long `serve` pauses after an accept error that is not about one connection (EMFILE,
+/// ENFILE, ENOBUFS), so that a full file table is not spun on.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves `service` on `listener` until stop-accepting, then until its connections are done.
+///
+/// `service` is a tower service (an axum `Router` as it is, tonic's `Routes`) or a hyper
+/// service (`hyper::service::service_fn`). HTTP/1.1 and cleartext HTTP/2 (prior knowledge)
+/// share the port; upgrades (WebSocket) and HTTP/2's extended CONNECT work.
+///
+/// What it does through a shutdown, by phase:
+/// - **Pre-stop** (from the first signal): still accepts and serves everything. HTTP/1
+///   responses carry `Connection: close` (never a `101 Switching Protocols`), so keep-alive
+///   clients reconnect elsewhere on their next request; HTTP/2 connections get GOAWAY at once,
+///   or after their first request.
+/// - **Stop-accepting**: takes the connections already in the kernel's queue, then closes the
+///   listener (a socket inherited from systemd is left open for the next process). Idle
+///   connections close; busy ones close after their response; a connection that has not sent
+///   its first request gets [`Serve::first_request_window`] to do so; one with nothing in
+///   progress after that window (a stalled or slowloris client, a silent HTTP/2 peer) is
+///   dropped.
+/// - **Drain**: each request counts in flight under `http` until its response body has ended
+///   (trailers pass through), each connection under `http-conn`. At the drain deadline the
+///   connections still open are dropped and named in the report.
+///
+/// Use `serve` instead of `axum::serve` with [`TrackLayer`](crate::TrackLayer): it counts
+/// requests itself, so adding `TrackLayer` would count each request twice under `http`.
+/// axum's `ConnectInfo` extractor is not provided (it needs `axum::serve`'s make-service); read
+/// the peer address from a proxy header, or use `axum::serve` with `TrackLayer` where you need
+/// it. TLS is not built in: a TLS acceptor can implement [`Listener`].
+///
+/// ```no_run
+/// # use graceful_runtime as graceful;
+/// use std::convert::Infallible;
+///
+/// # async fn example() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// let hello = hyper::service::service_fn(|_request| async {
+///     Ok::<_, Infallible>(http::Response::new(String::from("hello\n")))
+/// });
+/// graceful::ready();
+/// graceful::serve(listener, hello).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn serve<L, S, M>(listener: L, service: S) -> Serve<L, S, M>
+where
+    L: Listener,
+    S: IntoHttpService<M>,
+{
+    Serve {
+        listener,
+        service,
+        settings: Settings::default(),
+        _marker: PhantomData,
+    }
+}
+
+/// The server [`serve`] builds: set what you need, then `.await` it.
+#[must_use = "a Serve does nothing until it is awaited"]
+pub struct Serve<L, S, M> {
+    listener: L,
+    service: S,
+    settings: Settings,
+    _marker: PhantomData<fn() -> M>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    first_request_window: Duration,
+    http2_keep_alive_interval: Option<Duration>,
+    http2_keep_alive_timeout: Duration,
+    max_connections: usize,
+    tcp_nodelay: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            first_request_window: Duration::from_secs(1),
+            http2_keep_alive_interval: Some(Duration::from_secs(20)),
+            http2_keep_alive_timeout: Duration::from_secs(20),
+            max_connections: 10_000,
+            tcp_nodelay: true,
+        }
+    }
+}
+
+impl<L, S, M> std::fmt::Debug for Serve<L, S, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L, S, M> Serve<L, S, M> {
+    /// How long a connection that has not delivered its first request may take to do so after
+    /// stop-accepting (default 1 s). Its client has a request on the way: it is served, then
+    /// the connection closes. After the window, a connection with nothing in progress is
+    /// dropped.
+    pub fn first_request_window(mut self, window: Duration) -> Self {
+        self.settings.first_request_window = window;
+        self
+    }
+
+    /// How often HTTP/2 connections are pinged to find dead peers (default every 20 s);
+    /// `None` turns the pings off.
+    pub fn http2_keep_alive_interval(mut self, interval: Option<Duration>) -> Self {
+        self.settings.http2_keep_alive_interval = interval;
+        self
+    }
+
+    /// How long an HTTP/2 peer may take to answer a ping before its connection is closed
+    /// (default 20 s).
+    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.http2_keep_alive_timeout = timeout;
+        self
+    }
+
+    /// The most connections served at once (default 10,000); more wait in the kernel's queue.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.settings.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// Whether accepted TCP connections set `TCP_NODELAY` (default `true`: responses go out
+    /// at once instead of waiting for Nagle's algorithm).
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
+        self.settings.tcp_nodelay = nodelay;
+        self
+    }
+}
+
+impl<L, S, M> IntoFuture for Serve<L, S, M>
+where
+    L: Listener,
+    S: IntoHttpService<M>,
+    M: 'static,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(run(
+            self.listener,
+            self.service.into_hyper(),
+            self.settings,
+            Controller::global(),
+        ))
+    }
+}
+
+/// The protocol builder every connection shares.
+fn protocols(settings: &Settings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The timer gives HTTP/1 its header read timeout (hyper's 30 s default).
+    builder.http1().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .keep_alive_interval(settings.http2_keep_alive_interval)
+        .keep_alive_timeout(settings.http2_keep_alive_timeout);
+    builder
+}
+
+async fn run<L, S, B, E>(
+    mut listener: L,
+    service: S,
+    settings: Settings,
+    controller: &'static Controller,
+) -> io::Result<()>
+where
+    L: Listener,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = E,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    B: http_body::Body<Data: Send, Error: Into<service::BoxError>> + Send + 'static,
+    E: Into<service::BoxError>,
+{
+    let server = Server {
+        protocols: Arc::new(protocols(&settings)),
+        service,
+        settings,
+        controller,
+        limit: Arc::new(Semaphore::new(settings.max_connections)),
+    };
+    let stop_accepting = controller.stop_accepting().clone();
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = stop_accepting.cancelled() => break,
+            permit = Arc::clone(&server.limit).acquire_owned() => permit,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            biased;
+            _ = stop_accepting.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((io, _peer)) => {
+                if let Err(error) = L::prepare(&io, settings.tcp_nodelay) {
+                    event!(Warn, "serve: cannot set up an accepted connection: {error}");
+                }
+                server.spawn(io, Some(permit));
+            }
+            Err(error) if is_about_one_connection(&error) => {}
+            Err(error) => {
+                event!(Warn, "serve: accept failed ({error}); retrying");
+                tokio::select! {
+                    _ = stop_accepting.cancelled() => break,
+                    _ = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                }
+            }
+        }
+    }
+    if !listener.is_inherited() {
+        // Queued clients have a request on the way: serve them, whatever the limit, rather
+        // than reset them by closing the listener.
+        for (io, _peer) in listener.accept_queued() {
+            if let Err(error) = L::prepare(&io, settings.tcp_nodelay) {
+                event!(Warn, "serve: cannot set up a queued connection: {error}");
+            }
+            // Counted against the limit when a permit is free, so that `serve` waits for it;
+            // otherwise its `http-conn` count still holds the drain.
+            server.spawn(io, Arc::clone(&server.limit).try_acquire_owned().ok());
+        }
+    }
+    // Every connection holds a permit until it ends: all permits back means all done.
+    let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
+    let _ = server.limit.acquire_many(all).await;
+    Ok(())
+}
+
+/// What every connection of one `serve` shares.
+struct Server<S> {
+    protocols: Arc<auto::Builder<TokioExecutor>>,
+    service: S,
+    settings: Settings,
+    controller: &'static Controller,
+    limit: Arc<Semaphore>,
+}
+
+impl<S, B, E> Server<S>
+where
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = E,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    B: http_body::Body<Data: Send, Error: Into<service::BoxError>> + Send + 'static,
+    E: Into<service::BoxError>,
+{
+    fn spawn<Io>(&self, io: Io, permit: Option<tokio::sync::OwnedSemaphorePermit>)
+    where
+        Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let state = Arc::new(ConnectionState::default());
+        let service = CountingService {
+            inner: self.service.clone(),
+            controller: self.controller,
+            site: self
+                .controller
+                .inflight()
+                .site_of_kind("http", SiteKind::Request),
+            connection: Arc::clone(&state),
+        };
+        let connection = Box::pin(
+            self.protocols
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .into_owned(),
+        );
+        let controller = self.controller;
+        let window = self.settings.first_request_window;
+        let site = controller
+            .inflight()
+            .site_of_kind("http-conn", SiteKind::Connection);
+        controller.spawn(site, async move {
+            let _permit = permit;
+            connection::drive(connection, state, controller, window).await;
+        });
+    }
+}
+
+impl<I, S, B, E> GracefulConnection
+    for Pin<Box<auto::UpgradeableConnection<'static, I, CountingService<S>, TokioExecutor>>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = E,
+            Future: Send + 'static,
+        > + Send
+        + 'static,
+    B: http_body::Body<Data: Send, Error: Into<service::BoxError>> + Send + 'static,
+    E: Into<service::BoxError>,
+{
+    fn shut_down_gracefully(&mut self) {
+        self.as_mut().graceful_shutdown();
+    }
+}
+
+/// Errors about one connection (the client gave up before `accept`): nothing to wait for.
+fn is_about_one_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
