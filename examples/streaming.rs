@@ -1,7 +1,8 @@
-//! `cargo run --example streaming`: long-lived responses (server-sent events) that end cleanly
-//! at stop-accepting instead of holding the process until the drain timeout. Each stream
-//! watches `graceful::token()`, sends a last event, and ends; `TrackLayer` counts the request
-//! until its body has ended, so the drain waits for that last event to go out.
+//! `cargo run --example streaming --features serve`: long-lived responses (server-sent events)
+//! that end cleanly at stop-accepting instead of holding the process until the drain timeout.
+//! Each stream watches `graceful::token()`, sends a last event, and ends; `graceful::serve`
+//! counts the request until its body has ended, so the drain waits for that last event to go
+//! out.
 //!
 //! Try it: `curl -N localhost:3001/events`, then ctrl-c the server.
 
@@ -40,13 +41,9 @@ async fn events() -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
 #[graceful::main(drain_timeout = "10s")]
 async fn main() -> std::io::Result<()> {
     let address = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| "127.0.0.1:3001".to_owned());
-    let app = Router::new()
-        .route("/events", get(events))
-        .layer(graceful::TrackLayer::named("sse"));
+    let app = Router::new().route("/events", get(events));
     let listener = tokio::net::TcpListener::bind(&address).await?;
     println!("listening on {}", listener.local_addr()?);
     graceful::ready();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(graceful::shutdown_signal())
-        .await
+    graceful::serve(listener, app).await
 }

@@ -17,24 +17,27 @@
 //!
 //! See the README for the whole sequence, every key and environment variable, and exit codes.
 
-#![forbid(unsafe_code)]
-
 pub use graceful_macros::{main, on_shutdown, tracked};
 pub use graceful_runtime::{
-    health, in_flight, is_shutting_down, keep_until_exit, ready, register_hook, shutdown,
-    shutdown_signal, shutdown_with, spawn, token, track, unready, Builder, CancellationToken,
-    ConfigError, Flavor, Health, InFlightGuard, IntoHookResult, Signal, EXIT_CONFIG,
+    bind, bind_named, health, in_flight, is_shutting_down, keep_until_exit, on_report, ready,
+    register_hook, report, shutdown, shutdown_signal, shutdown_started, shutdown_with, spawn,
+    token, track, unready, Builder, CancellationToken, ConfigError, Flavor, Health, InFlightGuard,
+    IntoHookResult, MainOutput, Phase, ReportFormat, ShutdownReport, Signal, EXIT_CONFIG,
 };
 
-/// `TrackLayer` (feature `tower`), `readyz` and `livez` (features `tower` or `health`).
-#[doc(inline)]
-#[allow(unused_imports)] // empty when no optional feature is on
-pub use graceful_runtime::features::*;
+#[cfg(feature = "grpc")]
+pub use graceful_runtime::{grpc_health, GrpcHealth};
+#[cfg(any(feature = "tower", feature = "health"))]
+pub use graceful_runtime::{livez, readyz};
+#[cfg(feature = "serve")]
+pub use graceful_runtime::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
+#[cfg(feature = "tower")]
+pub use graceful_runtime::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
 
 #[doc(hidden)]
 pub use graceful_runtime::__private;
 
-/// Compiles the README's examples as doctests.
-#[cfg(doctest)]
+/// Compiles the README's examples as doctests (they use the HTTP features).
+#[cfg(all(doctest, feature = "serve", feature = "health"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -1,7 +1,8 @@
-//! `cargo run --example service`: an axum service with a SQLite database through sqlx, made to
-//! stop without losing a request. POST /items writes a row in a transaction; GET /items/{id}
-//! and GET /items read. Configure with `LISTEN_ADDR` (default 127.0.0.1:3000), `DATABASE_URL`
-//! (default an SQLite file beside the working directory) and `GRACEFUL_*` (see the README).
+//! `cargo run --example service --features serve,health`: an axum service with a SQLite database
+//! through sqlx, made to stop without losing a request. POST /items writes a row in a
+//! transaction; GET /items/{id} and GET /items read. Configure with `LISTEN_ADDR` (default
+//! 127.0.0.1:3000), `DATABASE_URL` (default an SQLite file beside the working directory) and
+//! `GRACEFUL_*` (see the README).
 
 mod handlers;
 
@@ -51,8 +52,7 @@ async fn main() -> Result<(), StartupError> {
         .route("/items", post(handlers::create).get(handlers::list))
         .route("/items/{id}", get(handlers::read))
         .route("/stuck", get(handlers::stuck))
-        .with_state(pool)
-        .layer(graceful::TrackLayer::new());
+        .with_state(pool);
 
     let listener = tokio::net::TcpListener::bind(listen_addr)
         .await
@@ -60,9 +60,9 @@ async fn main() -> Result<(), StartupError> {
     tracing::info!(address = %listener.local_addr()?, "listening");
     graceful::ready();
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(graceful::shutdown_signal())
-        .await?;
+    // Counts each request until its response has gone out, moves clients elsewhere from the
+    // first signal, and returns once its connections are done.
+    graceful::serve(listener, app).await?;
     tracing::info!("listener closed");
     Ok(())
 }

@@ -180,6 +180,10 @@ impl Builder {
         T: MainOutput,
     {
         let mut config = self.config.clone();
+        // First, while this is the only thread: listenfd edits the environment.
+        if let Err(error) = crate::bind::read_environment() {
+            return startup_error(format_args!("{error}"));
+        }
         if let Err(error) = config.apply_env(|name| std::env::var_os(name)) {
             return startup_error(format_args!("configuration error: {error}"));
         }

@@ -16,7 +16,7 @@ pub type HookResult = Result<(), String>;
 /// An async hook's future, boxed so that the static table can hold fn pointers.
 pub type BoxHookFuture = Pin<Box<dyn Future<Output = HookResult> + Send + 'static>>;
 
-/// One `#[graceful::on_shutdown]` fn, as the macro records it in [`HOOKS`].
+/// One `#[graceful::on_shutdown]` fn, as the macro records it in the `HOOKS` slice.
 #[derive(Debug)]
 pub struct StaticHook {
     /// Lower runs first; equal orders run concurrently.
@@ -168,13 +168,15 @@ impl fmt::Display for HookOutcome {
 /// One hook's line in the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookReport {
-    /// The hook's order.
+    /// The `order` it was declared or registered with: lower orders ran first, equal orders
+    /// together.
     pub order: i32,
-    /// The hook's name.
+    /// `module::fn` of an `#[graceful::on_shutdown]` fn, the attribute's `name`, or the name
+    /// given to `register_hook`: what to search the code for.
     pub name: String,
-    /// How it ended.
+    /// How it ended; [`HookOutcome::is_failure`] says whether it turns the exit code to 1.
     pub outcome: HookOutcome,
-    /// How long it ran.
+    /// Wall time from its start to its end (or to its timeout), for spotting slow teardown.
     pub elapsed: Duration,
 }
 

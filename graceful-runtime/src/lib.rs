@@ -3,8 +3,11 @@
 //!
 //! Everything here is re-exported by `graceful`; the examples use that path.
 
+mod bind;
 mod builder;
 mod config;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod hooks;
 mod inflight;
 mod log;
@@ -39,24 +42,67 @@ pub use sequence::MainOutput;
 pub use signals::Signal;
 pub use tokio_util::sync::CancellationToken;
 
-/// What the optional features add, gathered so that `graceful` re-exports it with one glob
-/// whichever features are on.
-#[doc(hidden)]
-pub mod features {
-    #[cfg(feature = "serve")]
-    pub use crate::serve::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
-    #[cfg(any(feature = "tower", feature = "health"))]
-    pub use crate::serving::{livez, readyz};
-    #[cfg(feature = "tower")]
-    pub use crate::serving::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
-}
-#[allow(unused_imports)] // empty when no optional feature is on
-pub use features::*;
+#[cfg(feature = "grpc")]
+pub use grpc::{grpc_health, GrpcHealth};
+#[cfg(feature = "serve")]
+pub use serve::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
+#[cfg(any(feature = "tower", feature = "health"))]
+pub use serving::{livez, readyz};
+#[cfg(feature = "tower")]
+pub use serving::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
 
 use sequence::Controller;
 
 fn controller() -> &'static Controller {
     Controller::global()
+}
+
+/// Listens on `addr`, like `tokio::net::TcpListener::bind`, or adopts the listening socket
+/// systemd passed for it (socket activation: `LISTEN_FDS`), so that connections queue in the
+/// kernel while the service restarts.
+///
+/// With sockets from systemd it returns the one listening on `addr` (any address `addr`
+/// resolves to; `0.0.0.0:P` and `[::]:P` match each other, and a wildcard on either side
+/// matches by port), else the next one not yet taken: systemd does not order the sockets of
+/// different units. Once every passed socket is taken, or when none was passed, it binds
+/// `addr`. The log says which it did. A passed socket of another kind (UDP, Unix, a
+/// connection from `Accept=yes`) is an error naming its file descriptor. Off Unix it binds.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = graceful::bind("127.0.0.1:0").await?;
+/// let _client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (_connection, _peer) = listener.accept().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn bind(
+    addr: impl tokio::net::ToSocketAddrs,
+) -> std::io::Result<tokio::net::TcpListener> {
+    bind::bind(addr).await
+}
+
+/// Like [`bind()`], but picks the socket systemd passed by its name (`FileDescriptorName=` in the
+/// `.socket` unit, which defaults to the unit's name). When systemd passed sockets but none of
+/// that name, it is an error naming it, never a bind of a port systemd may hold; when systemd
+/// passed none, it binds `addr`.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let admin = graceful::bind_named("admin", "127.0.0.1:0").await?;
+/// println!("admin port on {}", admin.local_addr()?);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn bind_named(
+    name: &str,
+    addr: impl tokio::net::ToSocketAddrs,
+) -> std::io::Result<tokio::net::TcpListener> {
+    bind::bind_named(name, addr).await
 }
 
 /// Begins shutdown as if SIGTERM had arrived. Idempotent; callable from any thread.

@@ -19,7 +19,7 @@ use crate::sync::lock;
 #[derive(Debug, Clone, Copy)]
 // Fields are read by the observers of optional features (systemd, metrics, the servers); a
 // build without them still publishes every event.
-#[cfg_attr(not(feature = "systemd"), allow(dead_code))]
+#[allow(dead_code)]
 pub(crate) enum Event<'a> {
     /// Health moved: `Ready` at `ready()`, `Starting` at `unready()`, `Draining` when shutdown
     /// begins (for good).

@@ -21,9 +21,9 @@ pub enum Cause {
     MainReturned,
     /// [`crate::shutdown_with`] was called.
     Fatal {
-        /// The exit code asked for.
+        /// The exit code it asked for: the process exits with it.
         code: u8,
-        /// Why.
+        /// The reason it gave, for people reading the report.
         reason: String,
     },
 }
@@ -95,7 +95,7 @@ pub enum DrainOutcome {
         deadline: Deadline,
         /// Sites still in flight, busiest first.
         abandoned: Vec<SiteCount>,
-        /// Tracked tasks aborted.
+        /// Tasks started with `graceful::spawn` that were aborted at the deadline.
         aborted_tasks: usize,
     },
 }

@@ -6,7 +6,7 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// A source of connections for [`serve`](crate::serve).
+/// A source of connections for [`serve`](fn@crate::serve).
 ///
 /// Implemented for tokio's `TcpListener` and (on Unix) `UnixListener`. A TLS acceptor can
 /// implement it by accepting from a TCP listener and returning the TLS stream.
@@ -24,9 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// # }
 /// ```
 pub trait Listener: Send + 'static {
-    /// A connection.
+    /// An accepted connection, read and written by hyper.
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// The peer's address.
+    /// The peer's address, as the listener reports it at accept.
     type Addr: std::fmt::Debug + Send + 'static;
 
     /// Accepts the next connection. Must be cancel-safe, as tokio's `accept` is: `serve`
@@ -67,6 +67,10 @@ impl Listener for tokio::net::TcpListener {
 
     fn prepare(io: &Self::Io, nodelay: bool) -> io::Result<()> {
         io.set_nodelay(nodelay)
+    }
+
+    fn is_inherited(&self) -> bool {
+        crate::bind::is_inherited(self)
     }
 
     fn accept_queued(self) -> Vec<(Self::Io, Self::Addr)> {

@@ -25,7 +25,7 @@ pub enum TowerService {}
 #[derive(Debug)]
 pub enum HyperService {}
 
-/// A service [`serve`](crate::serve) can run: a tower `Service` (axum's `Router`, tonic's
+/// A service [`serve`](fn@crate::serve) can run: a tower `Service` (axum's `Router`, tonic's
 /// `Routes`, anything built with tower) or a hyper `Service` (`hyper::service::service_fn`).
 /// `Marker` tells the two apart; it is inferred.
 ///

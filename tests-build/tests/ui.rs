@@ -2,8 +2,9 @@
 //! offending token that says what to write instead (one mistake, one error), and every
 //! supported fn shape compiles and runs.
 //!
-//! Misuses that are errors only while a feature is off (the `health` key) are tested in
-//! `graceful-macros/tests/features.rs`: this package's dev-dependencies turn the features on.
+//! The cases build with graceful's `health` feature on (this package's dev-dependencies ask for
+//! it): misuses that are errors only while a feature is off (the `health` key) are tested in
+//! `graceful-macros/tests/features.rs`, whose cases build without it.
 
 #[test]
 fn attributes() {

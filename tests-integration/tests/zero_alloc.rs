@@ -1,42 +1,20 @@
 //! A tracked call allocates nothing on the heap, sync or async, asserted with a counting global
-//! allocator (the one place this project writes `unsafe`: a `GlobalAlloc` cannot be written
-//! without it).
+//! allocator (stats_alloc's, which counts every allocation and reallocation from any thread; a
+//! `GlobalAlloc` cannot be written without `unsafe`, which this workspace forbids).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Counts every allocation and reallocation made through it, from any thread.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-#[allow(unsafe_code)]
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
-// guarantees hold; the counter is a side effect only.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(pointer, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(pointer, layout, new_size) }
-    }
-}
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations and reallocations made since `region` began, from any thread.
+fn allocations(region: &Region<'_, System>) -> usize {
+    let change = region.change();
+    change.allocations + change.reallocations
+}
 
 #[graceful::tracked]
 fn tracked_sync(value: u64) -> u64 {
@@ -65,11 +43,11 @@ fn tracked_calls_allocate_nothing() {
         .unwrap();
     // Warm: the first call of a site registers it (one push into the registry), once.
     tracked_sync(0);
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let region = Region::new(GLOBAL);
     for value in 0..CALLS {
         black_box(tracked_sync(value));
     }
-    let sync_allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let sync_allocations = allocations(&region);
 
     // One `block_on` for everything async: entering the runtime allocates once per call.
     let async_allocations = runtime.block_on(async {
@@ -78,18 +56,18 @@ fn tracked_calls_allocate_nothing() {
         for value in 0..CALLS {
             black_box(untracked_async(value).await);
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let region = Region::new(GLOBAL);
         for value in 0..CALLS {
             black_box(tracked_async(value).await);
         }
-        ALLOCATIONS.load(Ordering::SeqCst) - before
+        allocations(&region)
     });
 
     // The counter itself works: a Vec allocates.
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let region = Region::new(GLOBAL);
     black_box(vec![1u8; 16]);
     assert!(
-        ALLOCATIONS.load(Ordering::SeqCst) > before,
+        allocations(&region) > 0,
         "the counting allocator counts nothing"
     );
 

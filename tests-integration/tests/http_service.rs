@@ -1,8 +1,7 @@
 //! `examples/service` through a shutdown, as its clients see it: real processes, real sockets,
 //! a real SQLite database, real SIGTERM. Loads are bounded and stay on loopback.
 
-#[path = "fixtures/tests/support/process.rs"]
-mod process;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -16,7 +15,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use process::{Fixture, Signal, PATIENCE};
+use support::{Fixture, Signal, PATIENCE};
 
 /// A running `examples/service`, with its addresses read from its own log lines.
 struct Service {
@@ -36,22 +35,6 @@ impl Drop for TempDirectory {
     }
 }
 
-/// The binary of an example: `cargo test` builds the examples next to the test binaries.
-fn example_binary(name: &str) -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let binary = deps.parent().unwrap().join("examples").join(name);
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` without --test, which builds the examples",
-        binary.display()
-    );
-    binary
-}
-
 impl Service {
     fn start(name: &str, env: &[(&str, &str)]) -> Service {
         let directory =
@@ -66,8 +49,7 @@ impl Service {
             ("DATABASE_URL", database_url.as_str()),
         ];
         all_env.extend_from_slice(env);
-        let binary = example_binary("service");
-        let process = Fixture::start_path(binary.to_str().unwrap(), &all_env);
+        let process = Fixture::start("service", &all_env);
         let address = process
             .wait_for_line(true, "listening")
             .split("address=")
@@ -431,9 +413,7 @@ async fn a_stuck_request_is_named_at_the_drain_timeout_and_the_process_exits_1()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_event_stream_ends_at_stop_accepting_instead_of_holding_the_exit() {
-    let binary = example_binary("streaming");
-    let mut server =
-        Fixture::start_path(binary.to_str().unwrap(), &[("LISTEN_ADDR", "127.0.0.1:0")]);
+    let mut server = Fixture::start("streaming", &[("LISTEN_ADDR", "127.0.0.1:0")]);
     let address: SocketAddr = server
         .wait_for_line(true, "listening on ")
         .rsplit(' ')
@@ -476,7 +456,7 @@ async fn an_open_event_stream_ends_at_stop_accepting_instead_of_holding_the_exit
     assert!(
         finished
             .stderr
-            .contains("1 in flight at stop-accepting, all finished"),
+            .contains("stop accepting: 1 request, 1 connection in flight"),
         "{}",
         finished.stderr
     );

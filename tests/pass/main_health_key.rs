@@ -1,5 +1,0 @@
-//! With the `health` feature on (the root package's dev-dependencies turn it on for its tests),
-//! the key becomes `Builder::health`. Port 0: the OS picks a free one.
-
-#[graceful::main(health = "127.0.0.1:0", flavor = "current_thread")]
-async fn main() {}
