@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::budget::Budget;
 use crate::config::{Config, ConfigError};
 use crate::log::{event, flush_std};
 use crate::report::{ReportFormat, ShutdownReport};
@@ -187,7 +188,9 @@ impl Builder {
         if let Err(error) = config.apply_env(|name| std::env::var_os(name)) {
             return startup_error(format_args!("configuration error: {error}"));
         }
-        if let Some(warning) = config.budget_warning() {
+        let budget = Budget::new(&config, &crate::hooks::HOOKS);
+        event!(Info, "{}", budget.summary());
+        if let Some(warning) = budget.warning() {
             event!(Warn, "{warning}");
         }
         #[cfg(feature = "health")]
@@ -216,6 +219,7 @@ impl Builder {
             }
             install_integrations(controller, &config);
         }
+        controller.watch_budget(budget);
         for sink in self.report_sinks {
             controller.on_report(move |report| (sink.0)(report));
         }

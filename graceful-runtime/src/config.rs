@@ -86,20 +86,6 @@ impl Config {
             Err(ConfigError { problems })
         }
     }
-
-    /// A warning when the drain cannot fit in the grace budget, for start-up.
-    pub(crate) fn budget_warning(&self) -> Option<String> {
-        let needed = self.pre_stop.saturating_add(self.drain_timeout);
-        (needed > self.grace).then(|| {
-            format!(
-                "pre_stop ({}) + drain_timeout ({}) = {} exceeds grace ({}): the drain will be cut short by grace and hooks will be skipped; lower drain_timeout or raise grace",
-                humantime::format_duration(self.pre_stop),
-                humantime::format_duration(self.drain_timeout),
-                humantime::format_duration(needed),
-                humantime::format_duration(self.grace),
-            )
-        })
-    }
 }
 
 fn parse_duration(raw: &std::ffi::OsStr) -> Result<Duration, String> {
@@ -204,14 +190,5 @@ mod tests {
             error.contains("GRACEFUL_REPORT=\"yaml\": write \"text\" or \"json\""),
             "{error}"
         );
-    }
-
-    #[test]
-    fn warns_when_pre_stop_and_drain_exceed_grace() {
-        let mut config = Config::default();
-        assert_eq!(config.budget_warning(), None);
-        config.pre_stop = Duration::from_secs(10);
-        let warning = config.budget_warning().unwrap();
-        assert!(warning.contains("exceeds grace (28s)"), "{warning}");
     }
 }

@@ -4,6 +4,7 @@
 //! Everything here is re-exported by `graceful`; the examples use that path.
 
 mod bind;
+mod budget;
 mod builder;
 mod config;
 #[cfg(feature = "grpc")]

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::Budget;
 use crate::hooks::{Hook, HookOutcome, HookReport, IntoHookResult};
 use crate::inflight::{InFlight, InFlightGuard, Site};
 use crate::log::event;
@@ -50,6 +51,9 @@ pub(crate) struct Controller {
     kept: Mutex<Vec<Box<dyn Any + Send>>>,
     /// Set once the report is out: from then on `main` returns this.
     finished: OnceLock<ExitStatus>,
+    /// The worst case of the configured timings, kept to warn when a registered hook makes it
+    /// exceed grace.
+    budget: Mutex<Option<Budget>>,
     observers: Observers,
 }
 
@@ -92,6 +96,7 @@ impl Controller {
             registered: Mutex::new(RegisteredHooks::default()),
             kept: Mutex::new(Vec::new()),
             finished: OnceLock::new(),
+            budget: Mutex::new(None),
             observers: Observers::default(),
         }
     }
@@ -265,7 +270,30 @@ impl Controller {
                 elapsed: Duration::ZERO,
             });
         } else {
+            self.count_in_budget(order, &name);
             registered.hooks.push(Hook::registered(order, name, hook));
+        }
+    }
+
+    /// Keeps `budget` to check each hook registered from now on against it.
+    pub(crate) fn watch_budget(&self, budget: Budget) {
+        *lock(&self.budget) = Some(budget);
+    }
+
+    /// Warns, once, when a registered hook makes the worst case exceed grace.
+    fn count_in_budget(&self, order: i32, name: &str) {
+        let mut budget = lock(&self.budget);
+        let Some(budget) = budget.as_mut() else {
+            return;
+        };
+        let fitted = budget.warning().is_none();
+        if budget.add_hook(order, None) && fitted {
+            if let Some(warning) = budget.warning() {
+                event!(
+                    Warn,
+                    "after register_hook({name:?}, order {order}): {warning}"
+                );
+            }
         }
     }
 
