@@ -54,7 +54,8 @@ async fn main() -> Result<(), StartupError> {
         .route("/stuck", get(handlers::stuck))
         .with_state(pool);
 
-    let listener = tokio::net::TcpListener::bind(listen_addr)
+    // Adopts the socket systemd passed (socket activation) when there is one, else binds.
+    let listener = graceful::bind(listen_addr)
         .await
         .map_err(|error| format!("cannot listen on {listen_addr}: {error}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
