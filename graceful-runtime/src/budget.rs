@@ -10,7 +10,10 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::hooks::StaticHook;
 use crate::log::human;
-use crate::sequence::WATCHDOG_MARGIN;
+
+/// How long the watchdog lets the sequence overrun `grace` before it forces the exit. The
+/// sequence enforces `grace` itself; this only catches a runtime that is blocked.
+pub(crate) const WATCHDOG_MARGIN: Duration = Duration::from_millis(500);
 
 /// What the sequence may spend, phase by phase.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,8 @@ mod notify {
     use crate::log::event;
     use crate::observe::Event;
     use crate::phase::{Health, Phase};
-    use crate::sequence::{Controller, WATCHDOG_MARGIN};
+    use crate::budget::WATCHDOG_MARGIN;
+    use crate::sequence::Controller;
 
     /// What to tell systemd, sent to the notifier thread.
     enum Message {

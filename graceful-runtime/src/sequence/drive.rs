@@ -11,6 +11,7 @@ use super::exit::{exit_status, ExitStatus};
 use super::main_body::{MainBody, MainOutput};
 use super::started::Trigger;
 use super::Controller;
+use crate::budget::WATCHDOG_MARGIN;
 use crate::config::Config;
 use crate::hooks::{self, Hook, HookReport, StaticHook};
 use crate::log::{event, human};
@@ -80,7 +81,7 @@ impl Controller {
         Outcome {
             report,
             exit,
-            exit_deadline: (deadlines.grace + super::WATCHDOG_MARGIN).into_std(),
+            exit_deadline: (deadlines.grace + WATCHDOG_MARGIN).into_std(),
         }
     }
 

@@ -11,13 +11,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{Controller, Fatal};
+use crate::budget::WATCHDOG_MARGIN;
 use crate::log::{event, flush_std, human};
 use crate::report::MainStatus;
 use crate::sync::lock;
-
-/// How long the watchdog lets the sequence overrun `grace` before it forces the exit. The
-/// sequence enforces `grace` itself; this only catches a runtime that is blocked.
-pub(crate) const WATCHDOG_MARGIN: Duration = Duration::from_millis(500);
 
 /// How the process exits.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -34,7 +34,7 @@ use crate::report::{Cause, ShutdownReport};
 use crate::signals::Received;
 use crate::sync::lock;
 
-pub(crate) use exit::{ExitStatus, WATCHDOG_MARGIN};
+pub(crate) use exit::ExitStatus;
 pub use main_body::{assert_main_output, MainOutput};
 use started::{StartLatch, Trigger};
 
