@@ -26,7 +26,7 @@ use crate::sequence::Controller;
 pub(crate) use connection::RequestOnConnection;
 use connection::{ConnectionState, GracefulConnection};
 pub use listener::Listener;
-use service::CountingService;
+use service::{ConnectionService, CountingService};
 pub use service::{HyperService, IntoHttpService, TowerService};
 
 /// How long `serve` pauses after an accept error that is not about one connection (EMFILE,
@@ -196,26 +196,12 @@ fn protocols(settings: &Settings) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-async fn run<L, S, B, E>(
+async fn run<L: Listener, S: ConnectionService>(
     mut listener: L,
     service: S,
     settings: Settings,
     controller: &'static Controller,
-) -> io::Result<()>
-where
-    L: Listener,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<B>,
-            Error = E,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    B: http_body::Body<Data: Send, Error: Into<service::BoxError>> + Send + 'static,
-    E: Into<service::BoxError>,
-{
+) -> io::Result<()> {
     let server = Server {
         protocols: Arc::new(protocols(&settings)),
         service,
@@ -280,20 +266,7 @@ struct Server<S> {
     limit: Arc<Semaphore>,
 }
 
-impl<S, B, E> Server<S>
-where
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<B>,
-            Error = E,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    B: http_body::Body<Data: Send, Error: Into<service::BoxError>> + Send + 'static,
-    E: Into<service::BoxError>,
-{
+impl<S: ConnectionService> Server<S> {
     fn spawn<Io>(&self, io: Io, permit: Option<tokio::sync::OwnedSemaphorePermit>)
     where
         Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -325,19 +298,11 @@ where
     }
 }
 
-impl<I, S, B, E> GracefulConnection
+impl<I, S> GracefulConnection
     for Pin<Box<auto::UpgradeableConnection<'static, I, CountingService<S>, TokioExecutor>>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<B>,
-            Error = E,
-            Future: Send + 'static,
-        > + Send
-        + 'static,
-    B: http_body::Body<Data: Send, Error: Into<service::BoxError>> + Send + 'static,
-    E: Into<service::BoxError>,
+    S: ConnectionService,
 {
     fn shut_down_gracefully(&mut self) {
         self.as_mut().graceful_shutdown();

@@ -40,87 +40,68 @@ pub enum HyperService {}
 /// ```
 pub trait IntoHttpService<Marker>: sealed::Sealed<Marker> {}
 
+impl<S: sealed::Sealed<Marker>, Marker> IntoHttpService<Marker> for S {}
+
+/// A hyper service that hyper's server can run on a tokio executor: the bounds, said once.
+pub(crate) trait ConnectionService:
+    hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Self::ResponseBody>,
+        Error = Self::ServiceError,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    type ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+    type ServiceError: Into<BoxError>;
+}
+
+impl<S, B, E> ConnectionService for S
+where
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error = E,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+    E: Into<BoxError>,
+{
+    type ResponseBody = B;
+    type ServiceError = E;
+}
+
 pub(crate) mod sealed {
     use super::*;
 
-    /// The hyper service a user's service becomes, with the bounds hyper's server needs.
+    /// Turns a user's service into the hyper service a connection runs.
     pub trait Sealed<Marker>: Clone + Send + Sync + 'static {
-        type Service: hyper::service::Service<
-                Request<Incoming>,
-                Response = Response<Self::Body>,
-                Error = Self::Error,
-                Future: Send + 'static,
-            > + Clone
-            + Send
-            + Sync
-            + 'static;
-        type Body: Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
-        type Error: Into<BoxError>;
+        #[allow(private_bounds)] // sealed: users never name it
+        type Service: ConnectionService;
 
         fn into_hyper(self) -> Self::Service;
     }
 }
 
-impl<S, B> IntoHttpService<TowerService> for S
+impl<S> sealed::Sealed<TowerService> for S
 where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
-{
-}
-
-impl<S, B> sealed::Sealed<TowerService> for S
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+    TowerToHyperService<S>: ConnectionService,
 {
     type Service = TowerToHyperService<S>;
-    type Body = B;
-    type Error = S::Error;
 
     fn into_hyper(self) -> Self::Service {
         TowerToHyperService::new(self)
     }
 }
 
-impl<S, B> IntoHttpService<HyperService> for S
-where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
-{
-}
-
-impl<S, B> sealed::Sealed<HyperService> for S
-where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
-{
+impl<S: ConnectionService> sealed::Sealed<HyperService> for S {
     type Service = S;
-    type Body = B;
-    type Error = S::Error;
 
     fn into_hyper(self) -> Self::Service {
         self
