@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::budget::Budget;
 use crate::config::{Config, ConfigError};
 use crate::log::{event, flush_std};
+use crate::observe::Event;
 use crate::report::{ReportFormat, ShutdownReport};
 use crate::sequence::{Controller, MainOutput, SignalAction};
 use crate::signals::{Listener, Signal};
@@ -261,16 +262,24 @@ fn install_integrations(controller: &'static Controller, config: &Config) {
     crate::metrics::install(controller);
 }
 
-/// Starts the thread that turns OS signals into the sequence and enforces `grace`.
+/// Starts the thread that turns OS signals into the sequence, and the watchdog that enforces
+/// `grace` from the start of shutdown (on a thread started then, not at start-up).
 fn install_signal_thread(controller: &'static Controller, config: &Config) -> std::io::Result<()> {
     let listener = Listener::install(&config.signals)?;
     let grace = config.grace;
-    listener.spawn(
-        move |received| {
-            if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
-                controller.force_exit(code, &format!("second signal ({})", received.name));
+    controller.subscribe(move |event| {
+        if let Event::ShutdownBegun { began } = *event {
+            let watchdog = std::thread::Builder::new()
+                .name("graceful-watchdog".into())
+                .spawn(move || controller.watch_grace(began, grace));
+            if let Err(error) = watchdog {
+                event!(Warn, "cannot start the grace watchdog: {error}; a blocked runtime would not be forced to exit");
             }
-        },
-        controller.enforce_grace(grace),
-    )
+        }
+    });
+    listener.spawn(move |received| {
+        if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
+            controller.force_exit(code, &format!("second signal ({})", received.name));
+        }
+    })
 }

@@ -1,9 +1,8 @@
 //! The OS signals that start a shutdown, and the dedicated thread that receives them, so that a
 //! blocked runtime can neither miss the first signal nor hold up the forced exit of the second.
+//! On Unix, signal-hook's iterator receives them without a runtime of its own.
 
 use std::fmt;
-use std::future::Future;
-use std::task::{Context, Poll};
 
 /// A Unix signal that `#[graceful::main(signals = [..])]` can listen to.
 ///
@@ -63,16 +62,17 @@ impl Signal {
         ALL.into_iter().find(|signal| signal.name() == name)
     }
 
+    /// The signal's number on this platform.
     #[cfg(unix)]
-    fn kind(self) -> tokio::signal::unix::SignalKind {
-        use tokio::signal::unix::SignalKind;
+    fn number(self) -> i32 {
+        use signal_hook::consts::signal;
         match self {
-            Signal::Sigterm => SignalKind::terminate(),
-            Signal::Sigint => SignalKind::interrupt(),
-            Signal::Sigquit => SignalKind::quit(),
-            Signal::Sighup => SignalKind::hangup(),
-            Signal::Sigusr1 => SignalKind::user_defined1(),
-            Signal::Sigusr2 => SignalKind::user_defined2(),
+            Signal::Sigterm => signal::SIGTERM,
+            Signal::Sigint => signal::SIGINT,
+            Signal::Sigquit => signal::SIGQUIT,
+            Signal::Sighup => signal::SIGHUP,
+            Signal::Sigusr1 => signal::SIGUSR1,
+            Signal::Sigusr2 => signal::SIGUSR2,
         }
     }
 }
@@ -90,37 +90,89 @@ pub(crate) struct Received {
     pub(crate) forced_exit_code: u8,
 }
 
-type PollSource = Box<dyn FnMut(&mut Context<'_>) -> Poll<Option<()>> + Send>;
-
 /// Installed signal handlers, not yet listened to. Installing happens on the caller's thread,
 /// before user code runs, so a signal that arrives during start-up is already caught.
+#[cfg(unix)]
 pub(crate) struct Listener {
-    runtime: tokio::runtime::Runtime,
-    sources: Vec<(Received, PollSource)>,
+    signals: signal_hook::iterator::Signals,
+    received: Vec<(i32, Received)>,
 }
 
+#[cfg(unix)]
 impl Listener {
-    /// Installs handlers for `signals` (on Windows: the four ctrl events).
+    /// Installs handlers for `signals`. No runtime: signal-hook's handlers write to a pipe that
+    /// the listener thread reads, so nothing on the start-up path builds more than the
+    /// application's own runtime.
     pub(crate) fn install(signals: &[Signal]) -> std::io::Result<Listener> {
-        // Its own small runtime, so signals are received even when the application's runtime is
-        // current_thread and blocked.
+        let mut received: Vec<(i32, Received)> = Vec::new();
+        for &signal in signals {
+            let number = signal.number();
+            if received.iter().any(|(known, _)| *known == number) {
+                continue;
+            }
+            received.push((
+                number,
+                Received {
+                    name: signal.name(),
+                    // Signal numbers are below 32: 128 + N fits in a u8.
+                    forced_exit_code: 128 + u8::try_from(number).unwrap_or(0),
+                },
+            ));
+        }
+        let numbers: Vec<i32> = received.iter().map(|(number, _)| *number).collect();
+        let signals = signal_hook::iterator::Signals::new(numbers)?;
+        Ok(Listener { signals, received })
+    }
+
+    /// Starts the listener thread: `on_signal` is called for every signal received, on that
+    /// thread, so a blocked runtime can neither miss the first signal nor hold up the second.
+    pub(crate) fn spawn(
+        self,
+        mut on_signal: impl FnMut(Received) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Listener {
+            mut signals,
+            received,
+        } = self;
+        std::thread::Builder::new()
+            .name("graceful-signals".into())
+            .spawn(move || {
+                for number in signals.forever() {
+                    if let Some((_, signal)) = received.iter().find(|(known, _)| *known == number) {
+                        on_signal(*signal);
+                    }
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// Installed console-event handlers (ctrl-c, ctrl-break, ctrl-close, ctrl-shutdown), not yet
+/// listened to. tokio receives them, so the listener thread runs a small runtime of its own.
+#[cfg(windows)]
+pub(crate) struct Listener {
+    runtime: tokio::runtime::Runtime,
+    sources: Vec<(Received, windows::PollSource)>,
+}
+
+#[cfg(windows)]
+impl Listener {
+    /// Installs handlers for the four console events; `signals` does not apply on Windows.
+    pub(crate) fn install(_signals: &[Signal]) -> std::io::Result<Listener> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
-            .enable_time()
             .build()?;
         let sources = {
             let _context = runtime.enter();
-            install_sources(signals)?
+            windows::install_sources()?
         };
         Ok(Listener { runtime, sources })
     }
 
-    /// Starts the listener thread: `on_signal` is called for every signal received, while
-    /// `alongside` (the grace watchdog) runs on the same thread.
+    /// Starts the listener thread: `on_signal` is called for every event received.
     pub(crate) fn spawn(
         self,
         mut on_signal: impl FnMut(Received) + Send + 'static,
-        alongside: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let Listener {
             runtime,
@@ -130,100 +182,83 @@ impl Listener {
             .name("graceful-signals".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let receive = async move {
-                        while let Some(received) = next_signal(&mut sources).await {
-                            on_signal(received);
-                        }
-                    };
-                    tokio::join!(receive, alongside);
+                    while let Some(received) = windows::next_signal(&mut sources).await {
+                        on_signal(received);
+                    }
                 })
             })?;
         Ok(())
     }
 }
 
-/// The next signal from any source; `None` once every source has closed.
-async fn next_signal(sources: &mut [(Received, PollSource)]) -> Option<Received> {
-    std::future::poll_fn(|cx| {
-        let mut open = 0;
-        for (received, poll) in sources.iter_mut() {
-            match poll(cx) {
-                Poll::Ready(Some(())) => return Poll::Ready(Some(*received)),
-                Poll::Ready(None) => {}
-                Poll::Pending => open += 1,
-            }
-        }
-        if open == 0 {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
-}
-
-#[cfg(unix)]
-fn install_sources(signals: &[Signal]) -> std::io::Result<Vec<(Received, PollSource)>> {
-    let mut sources: Vec<(Received, PollSource)> = Vec::new();
-    for &signal in signals {
-        if sources
-            .iter()
-            .any(|(received, _)| received.name == signal.name())
-        {
-            continue;
-        }
-        let kind = signal.kind();
-        let mut stream = tokio::signal::unix::signal(kind)?;
-        let received = Received {
-            name: signal.name(),
-            // Signal numbers are below 32: 128 + N fits in a u8.
-            forced_exit_code: 128 + u8::try_from(kind.as_raw_value()).unwrap_or(0),
-        };
-        sources.push((received, Box::new(move |cx| stream.poll_recv(cx))));
-    }
-    Ok(sources)
-}
-
 #[cfg(windows)]
-fn install_sources(_signals: &[Signal]) -> std::io::Result<Vec<(Received, PollSource)>> {
-    use tokio::signal::windows;
-    // 130 for ctrl-c and ctrl-break, as a shell reports an interrupted program; 143 for the
-    // console closing and the system shutting down, which play SIGTERM's part.
-    let mut ctrl_c = windows::ctrl_c()?;
-    let mut ctrl_break = windows::ctrl_break()?;
-    let mut ctrl_close = windows::ctrl_close()?;
-    let mut ctrl_shutdown = windows::ctrl_shutdown()?;
-    let sources: Vec<(Received, PollSource)> = vec![
-        (
-            Received {
-                name: "ctrl-c",
-                forced_exit_code: 130,
-            },
-            Box::new(move |cx| ctrl_c.poll_recv(cx)),
-        ),
-        (
-            Received {
-                name: "ctrl-break",
-                forced_exit_code: 130,
-            },
-            Box::new(move |cx| ctrl_break.poll_recv(cx)),
-        ),
-        (
-            Received {
-                name: "ctrl-close",
-                forced_exit_code: 143,
-            },
-            Box::new(move |cx| ctrl_close.poll_recv(cx)),
-        ),
-        (
-            Received {
-                name: "ctrl-shutdown",
-                forced_exit_code: 143,
-            },
-            Box::new(move |cx| ctrl_shutdown.poll_recv(cx)),
-        ),
-    ];
-    Ok(sources)
+mod windows {
+    use std::task::{Context, Poll};
+
+    use super::Received;
+
+    pub(super) type PollSource = Box<dyn FnMut(&mut Context<'_>) -> Poll<Option<()>> + Send>;
+
+    /// The next event from any source; `None` once every source has closed.
+    pub(super) async fn next_signal(sources: &mut [(Received, PollSource)]) -> Option<Received> {
+        std::future::poll_fn(|cx| {
+            let mut open = 0;
+            for (received, poll) in sources.iter_mut() {
+                match poll(cx) {
+                    Poll::Ready(Some(())) => return Poll::Ready(Some(*received)),
+                    Poll::Ready(None) => {}
+                    Poll::Pending => open += 1,
+                }
+            }
+            if open == 0 {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    pub(super) fn install_sources() -> std::io::Result<Vec<(Received, PollSource)>> {
+        use tokio::signal::windows;
+        // 130 for ctrl-c and ctrl-break, as a shell reports an interrupted program; 143 for the
+        // console closing and the system shutting down, which play SIGTERM's part.
+        let mut ctrl_c = windows::ctrl_c()?;
+        let mut ctrl_break = windows::ctrl_break()?;
+        let mut ctrl_close = windows::ctrl_close()?;
+        let mut ctrl_shutdown = windows::ctrl_shutdown()?;
+        let sources: Vec<(Received, PollSource)> = vec![
+            (
+                Received {
+                    name: "ctrl-c",
+                    forced_exit_code: 130,
+                },
+                Box::new(move |cx| ctrl_c.poll_recv(cx)),
+            ),
+            (
+                Received {
+                    name: "ctrl-break",
+                    forced_exit_code: 130,
+                },
+                Box::new(move |cx| ctrl_break.poll_recv(cx)),
+            ),
+            (
+                Received {
+                    name: "ctrl-close",
+                    forced_exit_code: 143,
+                },
+                Box::new(move |cx| ctrl_close.poll_recv(cx)),
+            ),
+            (
+                Received {
+                    name: "ctrl-shutdown",
+                    forced_exit_code: 143,
+                },
+                Box::new(move |cx| ctrl_shutdown.poll_recv(cx)),
+            ),
+        ];
+        Ok(sources)
+    }
 }
 
 #[cfg(test)]

@@ -27,10 +27,10 @@ mod notify {
     use sd_notify::NotifyState;
 
     use super::{EXTEND_EVERY, EXTEND_SLACK};
+    use crate::budget::WATCHDOG_MARGIN;
     use crate::log::event;
     use crate::observe::Event;
     use crate::phase::{Health, Phase};
-    use crate::budget::WATCHDOG_MARGIN;
     use crate::sequence::Controller;
 
     /// What to tell systemd, sent to the notifier thread.

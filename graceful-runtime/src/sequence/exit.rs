@@ -84,12 +84,12 @@ impl Controller {
         format!("in phase {}; {in_flight}", self.phase())
     }
 
-    /// The watchdog: once shutdown has begun, forces the exit if the sequence has not written
-    /// its report `grace` (plus a small margin) later. Runs on the signal thread, so a blocked
-    /// runtime cannot stop it.
-    pub(crate) async fn enforce_grace(&self, grace: Duration) {
-        let started = self.start.wait().await;
-        tokio::time::sleep_until(started.at + grace + WATCHDOG_MARGIN).await;
+    /// The watchdog, on a thread of its own from the start of shutdown (`began`): forces the
+    /// exit if the sequence has not written its report `grace` (plus a small margin) later, so
+    /// that a blocked runtime cannot keep the process past its deadline.
+    pub(crate) fn watch_grace(&self, began: std::time::Instant, grace: Duration) {
+        let deadline = began + grace + WATCHDOG_MARGIN;
+        std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
         // Once the report is out, `Builder::run` owns the exit, under a deadline of its own
         // that ends at the same moment; a user's `ExitCode` can only leave through `main`.
         if self.finished.get().is_some() {
