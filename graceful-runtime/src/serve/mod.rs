@@ -7,6 +7,7 @@
 
 mod connection;
 mod listener;
+mod rpc_sites;
 mod service;
 
 use std::future::{Future, IntoFuture};

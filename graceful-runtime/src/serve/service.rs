@@ -127,8 +127,9 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let version = request.version();
+        let site = super::rpc_sites::site_for(&request, self.controller.inflight(), self.site);
         let guard = RequestGuard {
-            _in_flight: self.site.enter(),
+            _in_flight: site.enter(),
             _on_connection: Some(self.connection.request_started(version == Version::HTTP_2)),
         };
         let http1 = matches!(version, Version::HTTP_10 | Version::HTTP_11);
