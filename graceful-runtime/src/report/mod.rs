@@ -141,7 +141,11 @@ pub(crate) fn ms(duration: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(Duration::from_millis(duration.as_millis() as u64))
 }
 
+/// `app::upload x2, http x1`, or `nothing tracked` for an empty list.
 fn sites(list: &[SiteCount]) -> String {
+    if list.is_empty() {
+        return "nothing tracked".to_owned();
+    }
     list.iter()
         .map(SiteCount::to_string)
         .collect::<Vec<_>>()

@@ -141,7 +141,6 @@ impl Controller {
         // Counted before the token is cancelled: work that ends the moment it sees the token
         // (a stream saying goodbye) was still in flight at stop-accepting.
         let in_flight_at_stop = self.inflight.total();
-        self.stop_accepting.cancel();
         let (until, deadline) = deadlines.drain(config.drain_timeout);
         let budget = match deadline {
             Deadline::DrainTimeout => format!("drain_timeout {}", human(config.drain_timeout)),
@@ -150,11 +149,14 @@ impl Controller {
                 human(until.saturating_duration_since(Instant::now()))
             ),
         };
+        // Said before the token is cancelled, so that the line comes before anything a client
+        // sees because of it (a WebSocket's Close, a stream's last event).
         event!(
             Info,
             "stop accepting: {} in flight, draining for up to {budget}",
             self.inflight.describe()
         );
+        self.stop_accepting.cancel();
         let outcome = self.wait_for_in_flight(main, until, deadline).await;
         self.end_phase(clock, Phase::Drain);
         (in_flight_at_stop, outcome)

@@ -1,0 +1,125 @@
+//! The server of tests/serve.rs: one axum app behind `graceful::serve` (`SERVER=serve`, the
+//! default; `SERVE_MAX_CONNECTIONS` sets `.max_connections(n)`) or behind the contrast,
+//! `axum::serve` with `TrackLayer` and `with_graceful_shutdown` (`SERVER=axum`). Timings come
+//! from `GRACEFUL_PRE_STOP` and `GRACEFUL_DRAIN_TIMEOUT`. Prints `listening on ADDR`, and a line
+//! on stdout when a slow or stuck request starts, so that a test signals while it is in flight.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::Query;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use http_body::Frame;
+use http_body_util::StreamBody;
+
+/// How long a socket waits for the client's Close after sending its own (as
+/// examples/websocket.rs does): dropping it sooner can turn unread data into a reset.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// `GET /slow?ms=N`: answers after N ms.
+async fn slow(Query(query): Query<HashMap<String, String>>) -> &'static str {
+    let ms = query.get("ms").and_then(|ms| ms.parse().ok()).unwrap_or(0);
+    println!("slow request started");
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "slow done\n"
+}
+
+/// `GET /trailers`: one data frame, then trailers (`x-checksum: 42`).
+async fn trailers() -> Response {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", HeaderValue::from_static("42"));
+    let frames = futures_util::stream::iter([
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"body before trailers\n"))),
+        Ok(Frame::trailers(trailers)),
+    ]);
+    Response::new(Body::new(StreamBody::new(frames)))
+}
+
+/// `GET /stuck`: never answers; the drain timeout names it.
+#[graceful::tracked]
+async fn stuck() -> &'static str {
+    println!("stuck request started");
+    std::future::pending().await
+}
+
+async fn upgrade(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(echo)
+}
+
+/// `GET /ws`: echoes until the client leaves or stop-accepting comes, then says Close 1001.
+#[graceful::tracked]
+async fn echo(mut socket: WebSocket) {
+    let stop = graceful::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let message = tokio::select! {
+            message = socket.recv() => message,
+            _ = &mut stop => break,
+        };
+        let reply = match message {
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+            Some(Ok(_)) => continue,
+        };
+        if socket.send(reply).await.is_err() {
+            return;
+        }
+    }
+    let close = CloseFrame {
+        code: axum::extract::ws::close_code::AWAY,
+        reason: "server shutting down".into(),
+    };
+    if socket.send(Message::Close(Some(close))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+#[graceful::main]
+async fn main() -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", get(|| async { "hello\n" }))
+        .route("/slow", get(slow))
+        .route("/trailers", get(trailers))
+        .route("/ws", get(upgrade))
+        .route("/stuck", get(stuck));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on {}", listener.local_addr()?);
+    graceful::ready();
+    let server = std::env::var("SERVER").unwrap_or_else(|_| "serve".to_owned());
+    match server.as_str() {
+        "serve" => {
+            let mut serve = graceful::serve(listener, app);
+            if let Ok(max) = std::env::var("SERVE_MAX_CONNECTIONS") {
+                let max = max.parse().map_err(|error| {
+                    std::io::Error::other(format!(
+                        "SERVE_MAX_CONNECTIONS={max:?} is not a count ({error}); write e.g. 1"
+                    ))
+                })?;
+                serve = serve.max_connections(max);
+            }
+            serve.await
+        }
+        "axum" => {
+            axum::serve(listener, app.layer(graceful::TrackLayer::new()))
+                .with_graceful_shutdown(graceful::shutdown_signal())
+                .await
+        }
+        other => Err(std::io::Error::other(format!(
+            "SERVER={other:?} is not a server here; write SERVER=serve or SERVER=axum"
+        ))),
+    }
+}
