@@ -300,7 +300,7 @@ mod tests {
         report.main = MainStatus::Dropped(Deadline::Grace);
         let text = report.to_string();
         assert!(
-            text.contains("; the grace period ran out; abandoned"),
+            text.contains("; the grace period ran out; abandoned: nothing tracked;"),
             "{text}"
         );
         assert!(
