@@ -94,7 +94,11 @@ mod notify {
                 Some(_) => receiver.recv_timeout(EXTEND_EVERY),
             };
             let state = match message {
-                Ok(Message::Ready) => NotifyState::Ready,
+                Ok(Message::Ready) => {
+                    // `systemctl status` shows the phase from here on, `running` first.
+                    notify(&[NotifyState::Status(Phase::Running.as_str())]);
+                    NotifyState::Ready
+                }
                 Ok(Message::Status(phase)) => NotifyState::Status(phase.as_str()),
                 Ok(Message::Watchdog) => NotifyState::Watchdog,
                 Ok(Message::Stopping(at)) => {
