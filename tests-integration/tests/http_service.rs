@@ -51,7 +51,7 @@ impl Service {
         all_env.extend_from_slice(env);
         let process = Fixture::start("service", &all_env);
         let address = process
-            .wait_for_line(true, "listening")
+            .wait_for_line(true, "listening address=")
             .split("address=")
             .nth(1)
             .unwrap()
