@@ -1,0 +1,306 @@
+//! `examples/service` in the image deploy/Dockerfile defines, under a real `docker stop`: real
+//! dockerd, real signals from Docker, real load, the rows in a SQLite file on a bind mount.
+//! Includes what Docker's default 10 s stop timeout does to the image's 28 s grace, the case the
+//! Dockerfile's comment describes. Needs the private daemon and the static build that
+//! scripts/docker-tests provides: without them the tests fail under `CI=true`, and are skipped
+//! loudly elsewhere.
+
+mod support;
+
+use std::time::Duration;
+
+use support::docker::{
+    database_rows, haproxy_program, start_stuck_request, wait_for_readiness, Container,
+    DataDirectory, Haproxy, Image, Load, Ports, Tally,
+};
+use support::require::require;
+
+/// What `docker stop` waits by default before SIGKILL.
+const DOCKER_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The stop timeout the tests give when the point is not the timeout: above the 29 s that the
+/// image's grace needs.
+const STOP_TIMEOUT_SECONDS: u32 = 30;
+
+fn record(what: &str, tally: &Tally, rows: usize) {
+    println!(
+        "DOCKER {what}: sent {}, 2xx {}, non-2xx {}, errors {}, refused connects {}, rows {rows}",
+        tally.sent,
+        tally.ok_ids.len(),
+        tally.non_2xx,
+        tally.errors,
+        tally.refused
+    );
+    for failure in tally.failures.iter().take(5) {
+        println!("    {failure}");
+    }
+}
+
+/// Every 2xx has its row, and every row was answered 2xx.
+fn assert_rows_match(tally: &Tally, rows: &std::collections::BTreeSet<String>) {
+    let missing: Vec<_> = tally.ok_ids.difference(rows).collect();
+    assert!(missing.is_empty(), "2xx without a row: {missing:?}");
+    let unanswered: Vec<_> = rows.difference(&tally.ok_ids).collect();
+    assert!(
+        unanswered.is_empty(),
+        "rows written for requests that got no 2xx: {unanswered:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+async fn docker_stop_under_load_exits_0_and_every_2xx_has_its_row() {
+    let Some(image) = Image::get() else { return };
+    let data = DataDirectory::new("stop-under-load");
+    let container = Container::run(
+        image,
+        "graceful-stop-under-load",
+        &data,
+        Ports::free(),
+        &[("GRACEFUL_PRE_STOP", "1s")],
+    );
+    wait_for_readiness(container.ports.health_address(), 200).await;
+    // Each worker ends at its first refused connect: the service has stopped accepting.
+    let load = Load::start(container.ports.address(), 16, "stop", 20);
+    load.wait_for_completed(150).await;
+    let took = tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
+    let tally = load.finish().await;
+    let code = container.exit_code();
+    let logs = container.logs();
+    drop(container);
+    let rows = database_rows(&data.database()).await;
+    record(
+        &format!("stop under load (docker stop took {took:?})"),
+        &tally,
+        rows.len(),
+    );
+
+    for line in logs.report() {
+        println!("    {line}");
+    }
+    assert_eq!(code, 0, "{logs}");
+    assert!(took < Duration::from_secs(10), "docker stop took {took:?}");
+    logs.assert_has("cause: SIGTERM");
+    logs.assert_has("exit code: 0");
+    logs.assert_has("close-database-pool: ok");
+    assert!(
+        logs.stdout_index("database pool closed") < logs.stdout_index("shutdown report"),
+        "the hook's log line came after the report:\n{logs}"
+    );
+    assert_eq!(tally.failed(), 0, "{:?}", tally.failures);
+    assert!(
+        tally.ok_ids.len() >= 150,
+        "the load was too small to mean anything"
+    );
+    assert_rows_match(&tally, &rows);
+}
+
+#[test]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+fn a_second_sigterm_during_the_drain_exits_143() {
+    let Some(image) = Image::get() else { return };
+    let data = DataDirectory::new("second-sigterm");
+    let container = Container::run(
+        image,
+        "graceful-second-sigterm",
+        &data,
+        Ports::free(),
+        &[("GRACEFUL_PRE_STOP", "1s")],
+    );
+    let _stuck = start_stuck_request(&container);
+    let stopping = container.stop_in_background(STOP_TIMEOUT_SECONDS);
+    // The progress line the drain logs every second: the drain is under way.
+    container.wait_for_line("draining:");
+    container.kill("TERM");
+    let took = stopping.join().unwrap();
+    println!(
+        "DOCKER second SIGTERM: docker stop -t {STOP_TIMEOUT_SECONDS} returned after {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(STOP_TIMEOUT_SECONDS.into()),
+        "docker stop waited for its timeout: {took:?}"
+    );
+    let code = container.exit_code();
+    let logs = container.logs();
+    println!("DOCKER second SIGTERM: exit {code}");
+    assert_eq!(code, 143, "{logs}");
+    logs.assert_has("forcing exit 143");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
+    let Some(image) = Image::get() else { return };
+    let haproxy = haproxy_program();
+    let need = "HAProxy ($HAPROXY or haproxy on PATH; scripts/docker-tests installs it)";
+    if !require(need, haproxy.is_some()) {
+        return;
+    }
+    let data = DataDirectory::new("rolling");
+    let env = [("GRACEFUL_PRE_STOP", "1s")];
+    let names = ["a", "b"];
+    let ports = [Ports::free(), Ports::free()];
+    let run = |index: usize, generation: usize| {
+        let name = format!("graceful-rolling-{}-{generation}", names[index]);
+        Container::run(image, &name, &data, ports[index], &env)
+    };
+    let mut containers = [run(0, 0), run(1, 0)];
+    let backends = [(names[0], ports[0]), (names[1], ports[1])];
+    let proxy = Haproxy::start(&haproxy.unwrap(), &data.0, &backends);
+    for name in names {
+        proxy.wait_for(name, "UP").await;
+    }
+
+    let settle = Duration::from_secs(1);
+    let load = Load::start(proxy.address(), 8, "rolling", 5);
+    tokio::time::sleep(settle).await;
+    let mut stops = Vec::new();
+    for (index, name) in names.into_iter().enumerate() {
+        // As an orchestrator does: docker stop, then docker run, then wait for readiness.
+        let took =
+            tokio::task::block_in_place(|| containers[index].stop(Some(STOP_TIMEOUT_SECONDS)));
+        let code = containers[index].exit_code();
+        let logs = containers[index].logs();
+        assert_eq!(code, 0, "{name}: {logs}");
+        let phases = logs
+            .report()
+            .into_iter()
+            .find(|line| line.contains("phases:"));
+        stops.push(format!(
+            "{name}: exit {code}, docker stop {took:?}, {}",
+            phases.unwrap_or_default().trim()
+        ));
+        containers[index] = tokio::task::block_in_place(|| run(index, 1));
+        proxy.wait_for(name, "UP").await;
+        tokio::time::sleep(settle).await;
+    }
+    let tally = load.finish().await;
+    for container in &containers {
+        tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
+        assert_eq!(container.exit_code(), 0, "{}", container.logs());
+    }
+    drop(containers);
+    drop(proxy);
+    let rows = database_rows(&data.database()).await;
+    record(
+        &format!("rolling restart ({})", stops.join(", ")),
+        &tally,
+        rows.len(),
+    );
+
+    assert!(
+        tally.ok_ids.len() > 100,
+        "too little load to mean anything: {tally:?}"
+    );
+    assert_eq!(
+        (tally.failed(), tally.refused),
+        (0, 0),
+        "requests lost: {:?}",
+        tally.failures
+    );
+    assert_rows_match(&tally, &rows);
+}
+
+/// Runs the image with `env` on top, holds a request that never finishes, and `docker stop`s it
+/// with Docker's default timeout: the exit code, how long `docker stop` took, and the logs.
+fn default_docker_stop_during_a_long_drain(
+    name: &str,
+    env: &[(&str, &str)],
+) -> (i32, Duration, support::docker::Logs) {
+    let image = Image::get().expect("checked by the caller");
+    let data = DataDirectory::new(name);
+    let container = Container::run(
+        image,
+        &format!("graceful-{name}"),
+        &data,
+        Ports::free(),
+        env,
+    );
+    let _stuck = start_stuck_request(&container);
+    let took = container.stop(None);
+    let code = container.exit_code();
+    println!("DOCKER {name}: docker stop (default timeout) took {took:?}, exit {code}");
+    (code, took, container.logs())
+}
+
+#[test]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+fn with_the_images_timings_the_default_stop_timeout_sigkills_mid_drain() {
+    if Image::get().is_none() {
+        return;
+    }
+    let (code, took, logs) = default_docker_stop_during_a_long_drain("image-timings", &[]);
+    // The service said at start-up what it needed.
+    logs.assert_has("docker stop -t 29");
+    assert_eq!(code, 137, "SIGKILL was expected:\n{logs}");
+    assert!(
+        took >= DOCKER_DEFAULT_STOP_TIMEOUT - Duration::from_millis(500),
+        "docker stop returned before its timeout: {took:?}"
+    );
+    // Killed in the middle of the drain: no report, and the pool's close hook never ran.
+    logs.assert_has("draining:");
+    logs.assert_lacks("shutdown report");
+    logs.assert_lacks("database pool closed");
+}
+
+#[test]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+fn timings_lowered_together_exit_before_sigkill_and_close_the_pool() {
+    if Image::get().is_none() {
+        return;
+    }
+    let (code, took, logs) = default_docker_stop_during_a_long_drain(
+        "lowered-together",
+        &[
+            ("GRACEFUL_PRE_STOP", "2s"),
+            ("GRACEFUL_DRAIN_TIMEOUT", "4s"),
+            ("GRACEFUL_HOOK_TIMEOUT", "2s"),
+            ("GRACEFUL_GRACE", "9s"),
+        ],
+    );
+    // 1: the drain timed out, because of the stuck request.
+    assert_eq!(code, 1, "{logs}");
+    assert!(
+        took < DOCKER_DEFAULT_STOP_TIMEOUT,
+        "docker stop took {took:?}"
+    );
+    logs.assert_has("docker stop -t 10");
+    logs.assert_has("the drain timed out");
+    logs.assert_has("service::handlers::stuck x1");
+    logs.assert_has("close-database-pool: ok");
+    logs.assert_has("database pool closed");
+    logs.assert_has("exit code: 1");
+}
+
+#[test]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+fn lowering_grace_alone_exits_before_sigkill_but_skips_the_hooks() {
+    if Image::get().is_none() {
+        return;
+    }
+    let (code, took, logs) =
+        default_docker_stop_during_a_long_drain("grace-alone", &[("GRACEFUL_GRACE", "9s")]);
+    assert_eq!(code, 1, "{logs}");
+    assert!(
+        took < DOCKER_DEFAULT_STOP_TIMEOUT,
+        "docker stop took {took:?}"
+    );
+    // The start-up warning said so, and the report shows it.
+    logs.assert_has("more than grace (9s)");
+    logs.assert_has("the grace period ran out");
+    logs.assert_has("close-database-pool: skipped");
+    logs.assert_lacks("database pool closed");
+    logs.assert_has("exit code: 1");
+}
+
+#[test]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+fn the_start_up_line_names_the_stop_timeout_the_images_grace_needs() {
+    let Some(image) = Image::get() else { return };
+    assert_eq!(image.env("GRACEFUL_GRACE"), "28s");
+    let data = DataDirectory::new("start-up-line");
+    let container = Container::run(image, "graceful-start-up-line", &data, Ports::free(), &[]);
+    let line = container.wait_for_line("shutdown budget:");
+    println!("DOCKER start-up line: {line}");
+    assert!(line.contains("within grace 28s"), "{line}");
+    assert!(line.contains("docker stop -t 29 "), "{line}");
+}
