@@ -280,20 +280,30 @@ impl Controller {
         *lock(&self.budget) = Some(budget);
     }
 
-    /// Warns, once, when a registered hook makes the worst case exceed grace.
+    /// Logs the worst case again when a registered hook makes it longer, and warns, once, when
+    /// it comes to exceed grace.
     fn count_in_budget(&self, order: i32, name: &str) {
         let mut budget = lock(&self.budget);
         let Some(budget) = budget.as_mut() else {
             return;
         };
         let fitted = budget.warning().is_none();
-        if budget.add_hook(order, None) && fitted {
-            if let Some(warning) = budget.warning() {
+        if !budget.add_hook(order, None) {
+            return;
+        }
+        match budget.warning() {
+            Some(warning) if fitted => {
                 event!(
                     Warn,
                     "after register_hook({name:?}, order {order}): {warning}"
-                );
+                )
             }
+            Some(_) => {}
+            None => event!(
+                Info,
+                "shutdown budget, with hook {name:?}: {}",
+                budget.breakdown()
+            ),
         }
     }
 
