@@ -55,7 +55,7 @@ pub struct Site {
 /// a request handled by a tracked fn counts once at each, and "6 in flight" for 3 requests
 /// would mislead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "tower"), allow(dead_code))] // the servers count requests and connections
+#[cfg_attr(not(feature = "serve"), allow(dead_code))] // the servers count requests and connections
 pub(crate) enum SiteKind {
     /// Tracked fns, `track` guards, tracked tasks.
     Call,
