@@ -17,7 +17,8 @@ use axum::Router;
 /// sooner can turn unread data into a TCP reset, which the client sees as 1006.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-async fn upgrade(upgrade: WebSocketUpgrade) -> Response {
+/// `GET /echo`: upgrades to a WebSocket served by [`echo`]. (tests-integration serves it too.)
+pub(crate) async fn upgrade(upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(echo)
 }
 

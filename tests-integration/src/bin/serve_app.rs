@@ -9,7 +9,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::Query;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -17,10 +16,6 @@ use axum::routing::get;
 use axum::Router;
 use http_body::Frame;
 use http_body_util::StreamBody;
-
-/// How long a socket waits for the client's Close after sending its own (as
-/// examples/websocket.rs does): dropping it sooner can turn unread data into a reset.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// `GET /slow?ms=N`: answers after N ms.
 async fn slow(Query(query): Query<HashMap<String, String>>) -> &'static str {
@@ -48,45 +43,11 @@ async fn stuck() -> &'static str {
     std::future::pending().await
 }
 
-async fn upgrade(upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(echo)
-}
-
-/// `GET /ws`: echoes until the client leaves or stop-accepting comes, then says Close 1001.
-#[graceful::tracked]
-async fn echo(mut socket: WebSocket) {
-    let stop = graceful::shutdown_signal();
-    tokio::pin!(stop);
-    loop {
-        let message = tokio::select! {
-            message = socket.recv() => message,
-            _ = &mut stop => break,
-        };
-        let reply = match message {
-            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-            Some(Ok(_)) => continue,
-        };
-        if socket.send(reply).await.is_err() {
-            return;
-        }
-    }
-    let close = CloseFrame {
-        code: axum::extract::ws::close_code::AWAY,
-        reason: "server shutting down".into(),
-    };
-    if socket.send(Message::Close(Some(close))).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(message)) = socket.recv().await {
-            if matches!(message, Message::Close(_)) {
-                return;
-            }
-        }
-    })
-    .await;
-}
+/// The WebSocket echo of examples/websocket.rs, served here as it is there: Close 1001 at
+/// stop-accepting, then up to a second for the client's Close.
+#[path = "../../../examples/websocket.rs"]
+#[allow(dead_code)] // its own `main` and `/readyz` are the example's
+mod websocket;
 
 #[graceful::main]
 async fn main() -> std::io::Result<()> {
@@ -94,7 +55,7 @@ async fn main() -> std::io::Result<()> {
         .route("/", get(|| async { "hello\n" }))
         .route("/slow", get(slow))
         .route("/trailers", get(trailers))
-        .route("/ws", get(upgrade))
+        .route("/ws", get(websocket::upgrade))
         .route("/stuck", get(stuck));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("listening on {}", listener.local_addr()?);
