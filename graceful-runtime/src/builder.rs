@@ -141,6 +141,19 @@ impl Builder {
 
     /// Calls `sink` with the final report once it has been written, as
     /// [`graceful::on_report`](crate::on_report) does.
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// fn main() -> std::process::ExitCode {
+    ///     graceful::Builder::new()
+    ///         .on_report(|report| {
+    ///             if report.has_failures() {
+    ///                 eprintln!("page the on-call: {}", report.to_json());
+    ///             }
+    ///         })
+    ///         .run(async { graceful::shutdown_signal().await })
+    /// }
+    /// ```
     pub fn on_report(mut self, sink: impl Fn(&ShutdownReport) + Send + Sync + 'static) -> Builder {
         self.report_sinks.push(ReportSink(Arc::new(sink)));
         self

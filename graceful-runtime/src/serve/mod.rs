@@ -89,6 +89,26 @@ where
 }
 
 /// The server [`serve`] builds: set what you need, then `.await` it.
+///
+/// ```no_run
+/// # use graceful_runtime as graceful;
+/// # use std::convert::Infallible;
+/// use std::time::Duration;
+///
+/// # async fn example() -> std::io::Result<()> {
+/// # let app = hyper::service::service_fn(|_request| async {
+/// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+/// # });
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+/// graceful::serve(listener, app)
+///     .first_request_window(Duration::from_millis(500))
+///     .http2_keep_alive_interval(Some(Duration::from_secs(10)))
+///     .http2_keep_alive_timeout(Duration::from_secs(5))
+///     .max_connections(20_000)
+///     .tcp_nodelay(true)
+///     .await
+/// # }
+/// ```
 #[must_use = "a Serve does nothing until it is awaited"]
 pub struct Serve<L, S, M> {
     listener: L,
