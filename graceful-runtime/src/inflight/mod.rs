@@ -105,6 +105,53 @@ pub struct InFlightGuard {
     registry: &'static InFlight,
 }
 
+/// What was in flight, counted apart by kind: a request handled by a tracked fn is one request
+/// and one tracked call, so one total would read as two.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// let counts = graceful::report::InFlightCounts { requests: 1, connections: 1, calls: 0 };
+/// assert_eq!(counts.to_string(), "1 request, 1 connection");
+/// assert_eq!(counts.total(), 2);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InFlightCounts {
+    /// HTTP requests (and gRPC calls) counted by `graceful::serve` or `TrackLayer`.
+    pub requests: usize,
+    /// Connections counted by `graceful::serve`.
+    pub connections: usize,
+    /// Tracked calls, `track` guards and tracked tasks.
+    pub calls: usize,
+}
+
+impl InFlightCounts {
+    /// Everything counted, whatever its kind.
+    pub fn total(&self) -> usize {
+        self.requests + self.connections + self.calls
+    }
+}
+
+impl std::fmt::Display for InFlightCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts = [
+            (self.requests, "request"),
+            (self.connections, "connection"),
+            (self.calls, "tracked call"),
+        ];
+        let mut written = false;
+        for (count, noun) in parts.into_iter().filter(|(count, _)| *count > 0) {
+            let plural = if count == 1 { "" } else { "s" };
+            let separator = if written { ", " } else { "" };
+            write!(f, "{separator}{count} {noun}{plural}")?;
+            written = true;
+        }
+        if !written {
+            f.write_str("nothing")?;
+        }
+        Ok(())
+    }
+}
+
 /// Calls in flight at one site, or late calls, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteCount {
@@ -261,28 +308,18 @@ impl InFlight {
         })
     }
 
-    /// What is in flight, in words: requests, connections and other calls counted apart
-    /// ("3 requests, 3 connections, 3 tracked calls"), or "nothing".
-    pub(crate) fn describe(&self) -> String {
-        let mut counts = [0usize; 3];
+    /// What is in flight now, requests, connections and other calls counted apart.
+    pub(crate) fn counts(&self) -> InFlightCounts {
+        let mut counts = InFlightCounts::default();
         for site in lock(&self.sites).iter() {
-            counts[site.kind as usize] += site.in_flight();
+            let count = site.in_flight();
+            match site.kind {
+                SiteKind::Call => counts.calls += count,
+                SiteKind::Request => counts.requests += count,
+                SiteKind::Connection => counts.connections += count,
+            }
         }
-        let [calls, requests, connections] = counts;
-        let parts: Vec<String> = [
-            (requests, "request"),
-            (connections, "connection"),
-            (calls, "tracked call"),
-        ]
-        .into_iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(count, noun)| format!("{count} {noun}{}", if count == 1 { "" } else { "s" }))
-        .collect();
-        if parts.is_empty() {
-            "nothing".to_owned()
-        } else {
-            parts.join(", ")
-        }
+        counts
     }
 
     /// Calls now in flight, over every site.

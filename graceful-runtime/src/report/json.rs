@@ -78,7 +78,12 @@ impl ShutdownReport {
             "cause": cause,
             "phases": phases,
             "total_ms": millis(self.total()),
-            "in_flight_at_stop": self.in_flight_at_stop,
+            "in_flight_at_stop": self.in_flight_at_stop.total(),
+            "in_flight_at_stop_by_kind": {
+                "requests": self.in_flight_at_stop.requests,
+                "connections": self.in_flight_at_stop.connections,
+                "calls": self.in_flight_at_stop.calls,
+            },
             "drain": drain,
             "hooks": hooks,
             "late_calls": sites_json(&self.late_calls),

@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use crate::hooks::{HookOutcome, HookReport};
-pub use crate::inflight::SiteCount;
+pub use crate::inflight::{InFlightCounts, SiteCount};
 pub use crate::phase::Phase;
 
 /// What started the shutdown.
@@ -107,8 +107,8 @@ pub struct ShutdownReport {
     pub cause: Cause,
     /// Each phase that ran, with its duration, in order.
     pub phases: Vec<(Phase, Duration)>,
-    /// Calls in flight at the stop-accepting moment.
-    pub in_flight_at_stop: usize,
+    /// What was in flight at the stop-accepting moment.
+    pub in_flight_at_stop: InFlightCounts,
     /// How the drain ended.
     pub drain: DrainOutcome,
     /// Every hook, in the order it ran.
@@ -249,7 +249,10 @@ mod tests {
                 (Phase::PreStop, Duration::from_millis(5000)),
                 (Phase::Drain, Duration::from_millis(1200)),
             ],
-            in_flight_at_stop: 3,
+            in_flight_at_stop: InFlightCounts {
+                calls: 3,
+                ..InFlightCounts::default()
+            },
             drain: DrainOutcome::TimedOut {
                 deadline: Deadline::DrainTimeout,
                 abandoned: vec![SiteCount {

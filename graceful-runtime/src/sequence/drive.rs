@@ -17,7 +17,7 @@ use crate::hooks::{self, Hook, HookReport, StaticHook};
 use crate::log::{event, human};
 use crate::observe::Event;
 use crate::phase::Phase;
-use crate::report::{Cause, Deadline, DrainOutcome, ShutdownReport};
+use crate::report::{Cause, Deadline, DrainOutcome, InFlightCounts, ShutdownReport};
 use crate::sync::lock;
 
 /// What the sequence ends with.
@@ -135,12 +135,12 @@ impl Controller {
         config: &Config,
         deadlines: &Deadlines,
         clock: &mut PhaseClock,
-    ) -> (usize, DrainOutcome) {
+    ) -> (InFlightCounts, DrainOutcome) {
         self.enter_phase(Phase::Drain);
         self.inflight.begin_drain();
         // Counted before the token is cancelled: work that ends the moment it sees the token
         // (a stream saying goodbye) was still in flight at stop-accepting.
-        let in_flight_at_stop = self.inflight.total();
+        let in_flight_at_stop = self.inflight.counts();
         let (until, deadline) = deadlines.drain(config.drain_timeout);
         let budget = match deadline {
             Deadline::DrainTimeout => format!("drain_timeout {}", human(config.drain_timeout)),
@@ -153,8 +153,7 @@ impl Controller {
         // sees because of it (a WebSocket's Close, a stream's last event).
         event!(
             Info,
-            "stop accepting: {} in flight, draining for up to {budget}",
-            self.inflight.describe()
+            "stop accepting: {in_flight_at_stop} in flight, draining for up to {budget}"
         );
         self.stop_accepting.cancel();
         let outcome = self.wait_for_in_flight(main, until, deadline).await;
@@ -179,7 +178,7 @@ impl Controller {
                 _ = progress.tick() => {
                     let busy: Vec<String> = self.inflight.busy_sites().iter().map(ToString::to_string).collect();
                     let main_state = if main.is_done() { "" } else { "; main body still running" };
-                    event!(Info, "draining: {} in flight [{}]{main_state}", self.inflight.describe(), busy.join(", "));
+                    event!(Info, "draining: {} in flight [{}]{main_state}", self.inflight.counts(), busy.join(", "));
                 }
             }
         }
@@ -226,7 +225,7 @@ impl Controller {
         &self,
         main: MainBody<F>,
         clock: PhaseClock,
-        in_flight_at_stop: usize,
+        in_flight_at_stop: InFlightCounts,
         drain: DrainOutcome,
         hooks: Vec<HookReport>,
     ) -> (ShutdownReport, ExitStatus) {

@@ -111,7 +111,7 @@ async fn drain_ends_when_the_last_guard_drops() {
     controller.begin_shutdown(Trigger::Requested);
     let outcome = controller.drive(&config(0, 5_000, 10_000), &[], body).await;
     assert_eq!(outcome.report.drain, DrainOutcome::Drained);
-    assert_eq!(outcome.report.in_flight_at_stop, 1);
+    assert_eq!(outcome.report.in_flight_at_stop.total(), 1);
     let drain = outcome
         .report
         .phases
