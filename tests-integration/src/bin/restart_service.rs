@@ -1,0 +1,177 @@
+//! The server of tests/rolling_restart_mixed.rs: every kind of traffic on one `graceful::serve`
+//! port, so that one rolling restart meets them all at once. POST /items and GET /items (the
+//! handlers of examples/service), a `/ws` echo that sends Close 1001 at stop-accepting, an
+//! `/events` stream of numbered server-sent events whose last event says how many it sent,
+//! `/readyz`, and gRPC (`greeter.Greeter` of examples/grpc and `graceful::grpc_health()`).
+//! Configure with `LISTEN_ADDR` (default 127.0.0.1:3000), `DATABASE_URL` (default an SQLite
+//! file in the working directory) and `GRACEFUL_*`. Prints `listening on ADDR`.
+
+#[path = "../../../examples/service/handlers.rs"]
+#[allow(dead_code)] // its `/stuck` is not served here
+mod handlers;
+
+/// The messages and the server generated from examples/grpc/greeter.proto (checked in there).
+mod proto {
+    include!("../../../examples/grpc/generated/greeter.rs");
+}
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::stream::{self, Stream};
+use proto::greeter_server::{Greeter, GreeterServer};
+use proto::{CountReply, CountRequest, HelloReply, HelloRequest};
+use tonic::service::Routes;
+use tonic::Status;
+
+/// How long a socket waits for the client's Close after sending its own 1001.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How often `/events` sends its next numbered event.
+const EVENT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `GET /ws`: a WebSocket echo, ended with Close 1001 at stop-accepting.
+async fn upgrade(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(echo)
+}
+
+#[graceful::tracked]
+async fn echo(mut socket: WebSocket) {
+    let stop = graceful::token();
+    loop {
+        let message = tokio::select! {
+            message = socket.recv() => message,
+            _ = stop.cancelled() => break,
+        };
+        let reply = match message {
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+            Some(Ok(_)) => continue,
+        };
+        if socket.send(reply).await.is_err() {
+            return;
+        }
+    }
+    let close = CloseFrame {
+        code: axum::extract::ws::close_code::AWAY,
+        reason: "server shutting down, reconnect".into(),
+    };
+    if socket.send(Message::Close(Some(close))).await.is_err() {
+        return;
+    }
+    // Echo what is still in flight while waiting for the client's Close: a message the client
+    // sent before it saw our Close is answered, not dropped.
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// `GET /events`: `id: N` / `data: tick N` every [`EVENT_INTERVAL`]; at stop-accepting a last
+/// `event: shutdown` with `data: sent N`, the number of ticks this stream sent, then the end.
+async fn events() -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stop = graceful::token();
+    let mut ticks = tokio::time::interval(EVENT_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticks = stream::unfold((0u64, false, ticks), move |(sent, finished, mut ticks)| {
+        let stop = stop.clone();
+        async move {
+            if finished {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => {
+                    let last = Event::default().event("shutdown").data(format!("sent {sent}"));
+                    Some((Ok(last), (sent, true, ticks)))
+                }
+                _ = ticks.tick() => {
+                    let tick = Event::default().id(sent.to_string()).data(format!("tick {sent}"));
+                    Some((Ok(tick), (sent + 1, false, ticks)))
+                }
+            }
+        }
+    });
+    Sse::new(ticks).keep_alive(KeepAlive::default())
+}
+
+struct MyGreeter;
+
+type CountStream = Pin<Box<dyn Stream<Item = Result<CountReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Greeter for MyGreeter {
+    async fn say_hello(
+        &self,
+        request: tonic::Request<HelloRequest>,
+    ) -> Result<tonic::Response<HelloReply>, Status> {
+        let name = request.into_inner().name;
+        let message = format!("hello {name} from {}", std::process::id());
+        Ok(tonic::Response::new(HelloReply { message }))
+    }
+
+    type CountStream = CountStream;
+
+    /// Not exercised here: one number, then the end.
+    async fn count(
+        &self,
+        request: tonic::Request<CountRequest>,
+    ) -> Result<tonic::Response<CountStream>, Status> {
+        let number = request.into_inner().start;
+        Ok(tonic::Response::new(Box::pin(stream::iter([Ok(
+            CountReply { number },
+        )]))))
+    }
+}
+
+type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+#[graceful::main(pre_stop = "1s", drain_timeout = "15s")]
+async fn main() -> Result<(), StartupError> {
+    let listen_addr = env_or("LISTEN_ADDR", "127.0.0.1:3000");
+    let database_url = env_or("DATABASE_URL", "sqlite://graceful-restart-service.db");
+    let pool = handlers::connect(&database_url)
+        .await
+        .map_err(|error| format!("DATABASE_URL={database_url:?}: {error}"))?;
+    let closing = pool.clone();
+    graceful::register_hook(10, "close-database-pool", move || async move {
+        closing.close().await;
+    });
+
+    let http = Router::new()
+        .route("/items", post(handlers::create).get(handlers::list))
+        .route("/items/{id}", get(handlers::read))
+        .with_state(pool)
+        .route("/ws", get(upgrade))
+        .route("/events", get(events))
+        .route("/readyz", get(graceful::readyz));
+    let health = graceful::grpc_health().serving::<GreeterServer<MyGreeter>>();
+    // tonic's router keeps its fallback (UNIMPLEMENTED); the HTTP routes join it.
+    let app = Routes::new(GreeterServer::new(MyGreeter))
+        .add_service(health)
+        .into_axum_router()
+        .merge(http);
+
+    let listener = tokio::net::TcpListener::bind(&listen_addr)
+        .await
+        .map_err(|error| format!("cannot listen on LISTEN_ADDR={listen_addr:?}: {error}"))?;
+    println!("listening on {}", listener.local_addr()?);
+    // The gRPC answers carry it too: a client knows the new process has answered.
+    println!("pid {}", std::process::id());
+    graceful::ready();
+    graceful::serve(listener, app).await?;
+    Ok(())
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}

@@ -1,0 +1,986 @@
+//! The rolling restart with every kind of client at once: two instances of
+//! src/bin/restart_service.rs (one `graceful::serve` port each) behind a real HAProxy (active
+//! `/readyz` checks, `retries 0`), restarted in turn `ROLLING_RESTARTS` times (default 4) while
+//! HTTP/1.1 keep-alive POSTs, HTTP/2 POSTs (h2c to HAProxy, `proto h2` to the backends),
+//! WebSocket echo sessions and SSE subscribers go through HAProxy, and gRPC unary calls go
+//! straight to both instances on one round-robin channel with client-side health checks. Every
+//! request, message, event and call is counted, and every 2xx write is looked for in SQLite.
+//! Contrasts: pre-stop 0 s, and plain tokio (src/bin/plain_service.rs, HTTP clients only).
+//!
+//! Needs HAProxy, Debian's python3-websockets and the venv of `scripts/python-grpc-env`: run
+//! `scripts/rolling-restart`. Missing ones fail the test under `CI=true`, else skip it loudly.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::clients::{require_python_module, Client, ClientOutput};
+use support::require::{program_on_path, require};
+use support::{fixture_path, Fixture, Signal, PATIENCE};
+
+/// Where runs keep their database and HAProxy configuration (never under /tmp).
+const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
+const HTTP1_WORKERS: usize = 4;
+const HTTP2_WORKERS: usize = 4;
+const WEBSOCKET_SESSIONS: usize = 4;
+const SSE_SUBSCRIBERS: usize = 2;
+const GRPC_WORKERS: usize = 2;
+/// HAProxy checks every 100 ms and marks a server down after 2 failures.
+const CHECK_INTERVAL_MS: u64 = 100;
+
+/// Restarts in all (alternating between the two instances).
+fn restarts() -> usize {
+    std::env::var("ROLLING_RESTARTS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(4)
+}
+
+/// Seconds of load after each restart, once the new instance is in rotation everywhere.
+fn settle() -> Duration {
+    let seconds: f64 = std::env::var("ROLLING_SETTLE_SECONDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.5);
+    Duration::from_secs_f64(seconds)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Variant {
+    Graceful,
+    GracefulWithoutPreStop,
+    /// src/bin/plain_service.rs: HTTP only, so only the HTTP clients run.
+    Plain,
+}
+
+impl Variant {
+    fn binary(self) -> &'static str {
+        match self {
+            Variant::Plain => fixture_path("plain_service"),
+            _ => fixture_path("restart_service"),
+        }
+    }
+
+    fn all_clients(self) -> bool {
+        self != Variant::Plain
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Variant::Graceful => "graceful",
+            Variant::GracefulWithoutPreStop => "nopre",
+            Variant::Plain => "plain",
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Instance {
+    name: &'static str,
+    port: u16,
+    /// The plain service answers `/readyz` on a port of its own; restart_service on its own port.
+    health_port: Option<u16>,
+    process: Option<Fixture>,
+    pid: String,
+}
+
+impl Instance {
+    fn new(name: &'static str, variant: Variant) -> Instance {
+        Instance {
+            name,
+            port: free_port(),
+            health_port: (variant == Variant::Plain).then(free_port),
+            process: None,
+            pid: String::new(),
+        }
+    }
+
+    fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn start(&mut self, variant: Variant, database: &Path) {
+        let listen = format!("127.0.0.1:{}", self.port);
+        let health = self.health_port.map(|port| format!("127.0.0.1:{port}"));
+        let database_url = format!("sqlite://{}", database.display());
+        let mut env = vec![
+            ("LISTEN_ADDR", listen.as_str()),
+            ("DATABASE_URL", database_url.as_str()),
+        ];
+        if let Some(health) = &health {
+            env.push(("GRACEFUL_HEALTH_ADDR", health.as_str()));
+        }
+        match variant {
+            Variant::Graceful => env.push(("GRACEFUL_PRE_STOP", "1s")),
+            Variant::GracefulWithoutPreStop => env.push(("GRACEFUL_PRE_STOP", "0s")),
+            Variant::Plain => {}
+        }
+        let process = Fixture::start_path(variant.binary(), &env);
+        process.wait_for_stdout("listening");
+        if variant.all_clients() {
+            let line = process.wait_for_line(true, "pid ");
+            self.pid = line.trim_start_matches("pid ").trim().to_owned();
+        }
+        self.process = Some(process);
+    }
+
+    fn stop(&mut self) {
+        let mut process = self.process.take().unwrap();
+        process.signal(Signal::SIGTERM);
+        let finished = process.wait_exit();
+        for line in finished.stdout.iter().filter(|line| line.contains("ERROR")) {
+            println!("    {}: {line}", self.name);
+        }
+        assert!(
+            finished.code == Some(0) || finished.code.is_none(),
+            "{}: {:?}\n{}",
+            self.name,
+            finished.code,
+            finished.stderr
+        );
+    }
+}
+
+struct Haproxy {
+    child: Child,
+    http1_port: u16,
+    http2_port: u16,
+    stats_port: u16,
+}
+
+/// The two backends: the same servers, reached over HTTP/1.1 and over HTTP/2.
+const BACKENDS: [&str; 2] = ["services", "services_h2"];
+
+impl Haproxy {
+    fn start(program: &Path, directory: &Path, instances: &[Instance]) -> Haproxy {
+        let http1_port = free_port();
+        let http2_port = free_port();
+        let stats_port = free_port();
+        let servers = |proto: &str| -> String {
+            instances
+                .iter()
+                .map(|instance| {
+                    let check_port = instance
+                        .health_port
+                        .map(|port| format!(" port {port}"))
+                        .unwrap_or_default();
+                    format!(
+                        "    server {} 127.0.0.1:{}{proto} check{check_port} inter {CHECK_INTERVAL_MS}ms fall 2 rise 1\n",
+                        instance.name, instance.port
+                    )
+                })
+                .collect()
+        };
+        let check = "    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n";
+        let config = format!(
+            "global\n    maxconn 1000\n\
+             defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n    timeout tunnel 60s\n\
+             frontend web\n    bind 127.0.0.1:{http1_port}\n    default_backend services\n\
+             frontend web_h2\n    bind 127.0.0.1:{http2_port} proto h2\n    default_backend services_h2\n\
+             backend services\n{check}{}\
+             backend services_h2\n{check}{}\
+             listen stats\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /stats\n",
+            servers(""),
+            servers(" proto h2"),
+        );
+        let path = directory.join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new(program)
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haproxy");
+        Haproxy {
+            child,
+            http1_port,
+            http2_port,
+            stats_port,
+        }
+    }
+
+    /// Waits until HAProxy's own health checks see `server` UP in every backend.
+    async fn wait_until_up(&self, server: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            let stats = SocketAddr::from(([127, 0, 0, 1], self.stats_port));
+            if let Ok(csv) = get(stats, "/stats;csv").await {
+                let up = |backend: &str| {
+                    csv.lines().any(|line| {
+                        let fields: Vec<&str> = line.split(',').collect();
+                        fields.len() > 17
+                            && fields[0] == backend
+                            && fields[1] == server
+                            && fields[17].starts_with("UP")
+                    })
+                };
+                if BACKENDS.iter().all(|backend| up(backend)) {
+                    return;
+                }
+            }
+            // Polling HAProxy's view: it has no way to tell us when a check flips.
+            tokio::time::sleep(Duration::from_millis(CHECK_INTERVAL_MS / 2)).await;
+        }
+        panic!("HAProxy never saw {server} UP in {BACKENDS:?}");
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn get(
+    address: SocketAddr,
+    path: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = Request::get(path)
+        .header("host", "localhost")
+        .body(Full::<Bytes>::default())?;
+    let body = sender
+        .send_request(request)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// What the HTTP workers of one protocol saw.
+#[derive(Default, Debug)]
+struct Tally {
+    sent: usize,
+    ok_ids: BTreeSet<String>,
+    non_2xx: usize,
+    errors: usize,
+    /// Each failure: the request id and its status or error.
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, part: Tally) {
+        self.sent += part.sent;
+        self.non_2xx += part.non_2xx;
+        self.errors += part.errors;
+        self.ok_ids.extend(part.ok_ids);
+        self.failures.extend(part.failures);
+    }
+
+    fn failed(&self) -> usize {
+        self.non_2xx + self.errors
+    }
+}
+
+/// A sender on one connection to HAProxy, of either protocol.
+enum Sender {
+    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+async fn connect(address: SocketAddr, http2: bool) -> Result<Sender, String> {
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|error| format!("connect: {error}"))?;
+    if http2 {
+        // h2c with prior knowledge: HAProxy's `bind ... proto h2`.
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .map_err(|error| format!("handshake: {error}"))?;
+        tokio::spawn(connection);
+        Ok(Sender::Http2(sender))
+    } else {
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| format!("handshake: {error}"))?;
+        tokio::spawn(connection);
+        Ok(Sender::Http1(sender))
+    }
+}
+
+/// One worker: a connection to HAProxy, POSTing a new row after each answer until told to stop;
+/// a new connection only after an error.
+async fn worker(
+    address: SocketAddr,
+    http2: bool,
+    name: String,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut sender: Option<Sender> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let id = format!("{name}-{}", tally.sent);
+        tally.sent += 1;
+        if sender.is_none() {
+            match connect(address, http2).await {
+                Ok(opened) => sender = Some(opened),
+                Err(error) => {
+                    tally.errors += 1;
+                    let at = started.elapsed();
+                    tally.failures.push(format!("{id} at {at:.1?}: {error}"));
+                    continue;
+                }
+            }
+        }
+        let body = Full::new(Bytes::from(format!(r#"{{"id":"{id}","body":"mixed"}}"#)));
+        // HTTP/2 takes its :authority and :scheme from the URI.
+        let request = Request::post("http://localhost/items?work_ms=5")
+            .header("content-type", "application/json");
+        let request = if http2 {
+            request.body(body)
+        } else {
+            request.header("host", "localhost").body(body)
+        }
+        .unwrap();
+        let result = async {
+            let response = match sender.as_mut().unwrap() {
+                Sender::Http1(sender) => {
+                    sender.ready().await?;
+                    sender.send_request(request).await?
+                }
+                Sender::Http2(sender) => {
+                    sender.ready().await?;
+                    sender.send_request(request).await?
+                }
+            };
+            let status = response.status();
+            response.into_body().collect().await?;
+            Ok::<_, hyper::Error>(status)
+        }
+        .await;
+        let at = started.elapsed();
+        match result {
+            Ok(status) if status.is_success() => {
+                tally.ok_ids.insert(id);
+            }
+            Ok(status) => {
+                tally.non_2xx += 1;
+                tally.failures.push(format!("{id} at {at:.1?}: {status}"));
+            }
+            Err(error) => {
+                tally.errors += 1;
+                tally.failures.push(format!("{id} at {at:.1?}: {error}"));
+                sender = None;
+            }
+        }
+    }
+    tally
+}
+
+/// WebSocket sessions and SSE subscribers through HAProxy, in one Python process (Debian's
+/// python3-websockets). Runs until stdin closes, then lets each socket collect its outstanding
+/// echoes (at most 5 s), closes it with 1000, and prints one `result` line per kind.
+const STREAMS: &str = r#"
+import asyncio, http.client, sys, threading, time
+import websockets
+
+host, port, sessions, subscribers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+started = time.monotonic()
+stopping = threading.Event()
+failures = []
+lock = threading.Lock()
+
+def failure(text):
+    with lock:
+        failures.append("%s at %.1fs" % (text, time.monotonic() - started))
+
+ws = {"sent": 0, "echoed": 0, "resent": 0, "connects": 0, "connect_errors": 0, "clean_closes": 0,
+      "abnormal_closes": 0, "lost": 0}
+
+async def session(n):
+    loop = asyncio.get_running_loop()
+    seq, pending, done = 0, {}, False
+    while not done:
+        try:
+            async with websockets.connect(f"ws://{host}:{port}/ws", open_timeout=5, close_timeout=5,
+                                          ping_interval=None) as socket:
+                ws["connects"] += 1
+                # What was sent and never echoed goes again, in order, on the new connection.
+                for key in sorted(pending):
+                    await socket.send(pending[key])
+                    ws["resent"] += 1
+                next_send, stop_since = loop.time(), None
+                while True:
+                    now = loop.time()
+                    if stopping.is_set():
+                        stop_since = stop_since or now
+                        if not pending or now - stop_since > 5:
+                            await socket.close(1000)
+                            done = True
+                            break
+                        timeout = 0.1
+                    else:
+                        if now >= next_send:
+                            pending[seq] = "%d-%d" % (n, seq)
+                            await socket.send(pending[seq])
+                            seq += 1
+                            ws["sent"] += 1
+                            next_send = now + 0.1
+                        timeout = max(0.0, next_send - loop.time())
+                    try:
+                        message = await asyncio.wait_for(socket.recv(), timeout)
+                    except asyncio.TimeoutError:
+                        continue
+                    if pending.pop(int(message.split("-")[1]), None) is not None:
+                        ws["echoed"] += 1
+        except websockets.ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+            if code in (1000, 1001):
+                ws["clean_closes"] += 1
+            else:
+                ws["abnormal_closes"] += 1
+                failure("ws session %d: abnormal close %s (%s)" % (n, code, closed))
+        except Exception as error:
+            ws["connect_errors"] += 1
+            failure("ws session %d: %s: %s" % (n, type(error).__name__, error))
+            if stopping.is_set():
+                break
+            await asyncio.sleep(0.05)  # pacing a reconnect, not waiting for anything
+    ws["lost"] += len(pending)
+    for key in sorted(pending)[:5]:
+        failure("ws session %d: message %d never echoed" % (n, key))
+
+sse = {"streams": 0, "complete": 0, "events": 0, "complete_events": 0, "server_sent": 0, "lost": 0, "abnormal_ends": 0,
+       "non_2xx": 0, "connect_errors": 0, "cut_by_stop": 0}
+
+def subscriber(n):
+    while not stopping.is_set():
+        try:
+            connection = http.client.HTTPConnection(host, port, timeout=10)
+            connection.request("GET", "/events", headers={"Accept": "text/event-stream"})
+            response = connection.getresponse()
+        except Exception as error:
+            with lock:
+                sse["connect_errors"] += 1
+            failure("sse %d: %s: %s" % (n, type(error).__name__, error))
+            time.sleep(0.05)
+            continue
+        if response.status != 200:
+            with lock:
+                sse["non_2xx"] += 1
+            failure("sse %d: status %d" % (n, response.status))
+            connection.close()
+            continue
+        with lock:
+            sse["streams"] += 1
+        received, event, server_sent = 0, None, None
+        try:
+            while not stopping.is_set():
+                line = response.readline()
+                if not line:
+                    break
+                line = line.decode().rstrip("\r\n")
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data = line[5:].strip()
+                    if event == "shutdown":
+                        server_sent = int(data.split()[1])
+                    else:
+                        received += 1
+                elif line == "":
+                    event = None
+        except Exception as error:
+            failure("sse %d: %s: %s" % (n, type(error).__name__, error))
+        connection.close()
+        with lock:
+            sse["events"] += received
+            if server_sent is not None:
+                sse["complete"] += 1
+                sse["complete_events"] += received
+                sse["server_sent"] += server_sent
+                if received != server_sent:
+                    sse["lost"] += abs(server_sent - received)
+                    failure("sse %d: received %d of %d events" % (n, received, server_sent))
+            elif stopping.is_set():
+                sse["cut_by_stop"] += 1
+            else:
+                sse["abnormal_ends"] += 1
+                failure("sse %d: stream ended after %d events without its last event" % (n, received))
+
+async def main():
+    threads = [threading.Thread(target=subscriber, args=(n,)) for n in range(subscribers)]
+    for thread in threads:
+        thread.start()
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(session(n)) for n in range(sessions)]
+    print("started", flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)
+    stopping.set()
+    await asyncio.gather(*tasks)
+    for thread in threads:
+        thread.join()
+    print("result ws " + " ".join("%s=%d" % pair for pair in ws.items()), flush=True)
+    print("result sse " + " ".join("%s=%d" % pair for pair in sse.items()), flush=True)
+    for text in failures[:20]:
+        print("failure " + text, flush=True)
+
+asyncio.run(main())
+"#;
+
+/// gRPC unary calls on one round-robin channel with client-side health checks, straight to both
+/// instances (grpcio, in the venv of scripts/python-grpc-env). Commands on stdin:
+/// `serving ADDRESS PID` answers `serving PID` once ADDRESS's health says SERVING and the load
+/// has been answered by process PID; EOF stops the load and prints the `result` line.
+const GRPC: &str = r#"
+import sys, threading, time
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+sys.path.insert(0, sys.argv[1])
+greeter, greeter_grpc = grpc.protos_and_services("greeter.proto")
+target, workers = sys.argv[2], int(sys.argv[3])
+started = time.monotonic()
+config = '{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":""}}'
+channel = grpc.insecure_channel(target, options=[
+    ("grpc.service_config", config),
+    ("grpc.default_authority", "localhost"),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+])
+stub = greeter_grpc.GreeterStub(channel)
+state = {"made": 0, "ok": 0, "failed": 0, "codes": {}, "servers": set(), "failures": []}
+lock, answered, stop = threading.Lock(), threading.Condition(threading.Lock()), threading.Event()
+
+def worker():
+    while not stop.is_set():
+        try:
+            reply = stub.SayHello(greeter.HelloRequest(name="mixed"), timeout=10)
+            server = reply.message.rsplit(" ", 1)[1]
+            with lock:
+                state["made"] += 1
+                state["ok"] += 1
+            with answered:
+                if server not in state["servers"]:
+                    state["servers"].add(server)
+                    answered.notify_all()
+        except grpc.RpcError as error:
+            code = error.code().name
+            with lock:
+                state["made"] += 1
+                state["failed"] += 1
+                state["codes"][code] = state["codes"].get(code, 0) + 1
+                state["failures"].append("%s at %.1fs: %s" % (code, time.monotonic() - started, error.details()))
+
+threads = [threading.Thread(target=worker) for _ in range(workers)]
+for thread in threads:
+    thread.start()
+print("started", flush=True)
+for line in sys.stdin:
+    _, address, pid = line.split()
+    deadline = time.monotonic() + 30
+    with grpc.insecure_channel(address) as own:
+        health = health_pb2_grpc.HealthStub(own)
+        while time.monotonic() < deadline:
+            try:
+                status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2, wait_for_ready=True).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+            except grpc.RpcError:
+                pass
+    with answered:
+        answered.wait_for(lambda: pid in state["servers"], timeout=max(0, deadline - time.monotonic()))
+        back = pid in state["servers"]
+    print("serving %s %s" % (pid, "yes" if back else "timeout"), flush=True)
+stop.set()
+for thread in threads:
+    thread.join()
+codes = ",".join("%s:%d" % pair for pair in sorted(state["codes"].items())) or "none"
+print("result grpc made=%d ok=%d failed=%d codes=%s" % (state["made"], state["ok"], state["failed"], codes), flush=True)
+for text in state["failures"][:20]:
+    print("failure " + text, flush=True)
+"#;
+
+fn grpc_python() -> String {
+    std::env::var("GRACEFUL_PYTHON")
+        .unwrap_or_else(|_| "/var/lib/graceful-python/venv/bin/python".to_owned())
+}
+
+/// The numbers of the `result KIND key=value…` line of a client's output.
+fn result_fields(output: &ClientOutput, kind: &str) -> Vec<(String, String)> {
+    let line = output.line(&format!("result {kind} "));
+    line.text
+        .split(' ')
+        .skip(2)
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+fn number(fields: &[(String, String)], key: &str) -> usize {
+    fields
+        .iter()
+        .find(|(name, _)| name == key)
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {fields:?}"))
+}
+
+/// One run's counts, per kind of client.
+#[derive(Debug, Default)]
+struct Run {
+    http1: Tally,
+    http2: Tally,
+    rows: usize,
+    missing_rows: usize,
+    websocket: Vec<(String, String)>,
+    sse: Vec<(String, String)>,
+    grpc: Vec<(String, String)>,
+    client_failures: Vec<String>,
+    restarts: usize,
+    wall: Duration,
+}
+
+impl Run {
+    /// Failures of every kind: non-2xx and resets, lost or abnormally closed WebSocket
+    /// messages, lost or cut SSE events, failed RPCs, and 2xx writes without their row.
+    fn failures(&self) -> usize {
+        let mut failures = self.http1.failed() + self.http2.failed() + self.missing_rows;
+        if !self.websocket.is_empty() {
+            failures += ["lost", "abnormal_closes", "connect_errors"]
+                .iter()
+                .map(|key| number(&self.websocket, key))
+                .sum::<usize>();
+            failures += ["lost", "abnormal_ends", "non_2xx", "connect_errors"]
+                .iter()
+                .map(|key| number(&self.sse, key))
+                .sum::<usize>();
+            failures += number(&self.grpc, "failed");
+        }
+        failures
+    }
+
+    fn print(&self, variant: Variant) {
+        println!(
+            "MIXED {variant:?}: {} restarts in {:.1?}",
+            self.restarts, self.wall
+        );
+        println!(
+            "  {:<10} {:>8} {:>8} {:>8}  details",
+            "client", "sent", "ok", "failed"
+        );
+        for (name, tally) in [("http/1.1", &self.http1), ("http/2", &self.http2)] {
+            println!(
+                "  {name:<10} {:>8} {:>8} {:>8}  non-2xx {}, resets/errors {}",
+                tally.sent,
+                tally.ok_ids.len(),
+                tally.failed(),
+                tally.non_2xx,
+                tally.errors
+            );
+        }
+        println!(
+            "  {:<10} {:>8} {:>8} {:>8}  rows for the 2xx writes; missing {}",
+            "sqlite",
+            self.http1.ok_ids.len() + self.http2.ok_ids.len(),
+            self.rows,
+            self.missing_rows,
+            self.missing_rows
+        );
+        if !self.websocket.is_empty() {
+            let ws = |key| number(&self.websocket, key);
+            println!(
+                "  {:<10} {:>8} {:>8} {:>8}  never echoed {}, resent {}, connects {}, clean closes {}, abnormal closes {}, connect errors {}",
+                "websocket",
+                ws("sent"),
+                ws("echoed"),
+                ws("lost") + ws("abnormal_closes") + ws("connect_errors"),
+                ws("lost"),
+                ws("resent"),
+                ws("connects"),
+                ws("clean_closes"),
+                ws("abnormal_closes"),
+                ws("connect_errors")
+            );
+            let sse = |key| number(&self.sse, key);
+            println!(
+                "  {:<10} {:>8} {:>8} {:>8}  sent: what the last events said, on {} complete streams of {} (events received in all {}); cut by the end of the run {}, abnormal ends {}, non-2xx {}, connect errors {}",
+                "sse",
+                sse("server_sent"),
+                sse("complete_events"),
+                sse("lost") + sse("abnormal_ends") + sse("non_2xx") + sse("connect_errors"),
+                sse("complete"),
+                sse("streams"),
+                sse("events"),
+                sse("cut_by_stop"),
+                sse("abnormal_ends"),
+                sse("non_2xx"),
+                sse("connect_errors")
+            );
+            let grpc = |key| number(&self.grpc, key);
+            let codes = self
+                .grpc
+                .iter()
+                .find(|(key, _)| key == "codes")
+                .map(|(_, value)| value.as_str())
+                .unwrap_or("");
+            println!(
+                "  {:<10} {:>8} {:>8} {:>8}  codes {codes}",
+                "grpc",
+                grpc("made"),
+                grpc("ok"),
+                grpc("failed")
+            );
+        }
+        let failures = self
+            .http1
+            .failures
+            .iter()
+            .chain(&self.http2.failures)
+            .chain(&self.client_failures);
+        for failure in failures.take(12) {
+            println!("    {failure}");
+        }
+    }
+}
+
+/// HAProxy: `$HAPROXY` when set, else `haproxy` on PATH.
+fn haproxy_program() -> Option<PathBuf> {
+    match std::env::var_os("HAPROXY") {
+        Some(path) => Some(PathBuf::from(path)).filter(|path| path.is_file()),
+        None => program_on_path("haproxy"),
+    }
+}
+
+async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> Run {
+    let began = Instant::now();
+    let tag = variant.tag();
+    let directory = Path::new(STATE_DIR).join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory)
+        .unwrap_or_else(|error| panic!("cannot make {}: {error}", directory.display()));
+    let database = directory.join("items.db");
+    let mut instances = [Instance::new("a", variant), Instance::new("b", variant)];
+    for instance in &mut instances {
+        tokio::task::block_in_place(|| instance.start(variant, &database));
+    }
+    let haproxy = Haproxy::start(haproxy, &directory, &instances);
+    for instance in &instances {
+        haproxy.wait_until_up(instance.name).await;
+    }
+
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let http1_address = SocketAddr::from(([127, 0, 0, 1], haproxy.http1_port));
+    let http2_address = SocketAddr::from(([127, 0, 0, 1], haproxy.http2_port));
+    let spawn = |address, http2, workers: usize, protocol: &str| -> Vec<_> {
+        (0..workers)
+            .map(|index| {
+                let name = format!("{tag}-{protocol}-w{index}");
+                tokio::spawn(worker(address, http2, name, started, stop.clone()))
+            })
+            .collect()
+    };
+    let http1_workers = spawn(http1_address, false, HTTP1_WORKERS, "h1");
+    let http2_workers = spawn(http2_address, true, HTTP2_WORKERS, "h2");
+    let mut streams = None;
+    let mut grpc = None;
+    if variant.all_clients() {
+        let port = haproxy.http1_port.to_string();
+        let client = Client::python(
+            "websocket and sse clients",
+            STREAMS,
+            &[
+                "127.0.0.1",
+                &port,
+                &WEBSOCKET_SESSIONS.to_string(),
+                &SSE_SUBSCRIBERS.to_string(),
+            ],
+        );
+        client.wait_for_line("started");
+        streams = Some(client);
+        let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grpc");
+        let target = format!("ipv4:{},{}", instances[0].address(), instances[1].address());
+        let client = Client::start(
+            "grpc client",
+            &grpc_python(),
+            &[
+                "-u",
+                "-c",
+                GRPC,
+                proto_dir,
+                &target,
+                &GRPC_WORKERS.to_string(),
+            ],
+        );
+        client.wait_for_line("started");
+        grpc = Some(client);
+    }
+
+    // Load on both instances before the first restart.
+    tokio::time::sleep(settle()).await;
+    for turn in 0..restarts {
+        let instance = &mut instances[turn % 2];
+        // As an orchestrator does: SIGTERM, wait for the exit, start again on the same port,
+        // and go on once every balancer has the new process in rotation.
+        tokio::task::block_in_place(|| instance.stop());
+        tokio::task::block_in_place(|| instance.start(variant, &database));
+        haproxy.wait_until_up(instance.name).await;
+        if let Some(grpc) = &mut grpc {
+            grpc.tell(&format!("serving {} {}", instance.address(), instance.pid));
+            let answer =
+                tokio::task::block_in_place(|| grpc.wait_for_nth_line("serving ", turn + 1));
+            assert!(
+                answer.text.ends_with(&format!("{} yes", instance.pid)),
+                "restart {turn}: gRPC never had {} in rotation: {answer:?}",
+                instance.name
+            );
+        }
+        tokio::time::sleep(settle()).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+
+    let mut run = Run {
+        restarts,
+        ..Run::default()
+    };
+    for worker in http1_workers {
+        run.http1.add(worker.await.unwrap());
+    }
+    for worker in http2_workers {
+        run.http2.add(worker.await.unwrap());
+    }
+    for (client, kinds) in [(streams, &["ws", "sse"][..]), (grpc, &["grpc"][..])] {
+        let Some(client) = client else { continue };
+        let output = tokio::task::block_in_place(|| client.finish());
+        for kind in kinds {
+            let fields = result_fields(&output, kind);
+            match *kind {
+                "ws" => run.websocket = fields,
+                "sse" => run.sse = fields,
+                _ => run.grpc = fields,
+            }
+        }
+        run.client_failures.extend(
+            output
+                .stdout
+                .iter()
+                .filter_map(|line| line.text.strip_prefix("failure "))
+                .map(str::to_owned),
+        );
+    }
+    for instance in &mut instances {
+        tokio::task::block_in_place(|| instance.stop());
+    }
+    drop(haproxy);
+
+    use sqlx::Connection as _;
+    let mut connection =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+            .await
+            .unwrap();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM items")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    let rows: BTreeSet<String> = ids.into_iter().filter(|id| id.starts_with(tag)).collect();
+    run.rows = rows.len();
+    run.missing_rows = run
+        .http1
+        .ok_ids
+        .iter()
+        .chain(&run.http2.ok_ids)
+        .filter(|id| !rows.contains(*id))
+        .count();
+    drop(connection);
+    let _ = std::fs::remove_dir_all(&directory);
+    run.wall = began.elapsed();
+    run
+}
+
+/// Everything the harness needs from the machine, said out loud when missing.
+fn requirements() -> Option<PathBuf> {
+    let haproxy = haproxy_program();
+    let need = "HAProxy ($HAPROXY or haproxy on PATH; scripts/rolling-restart installs it)";
+    if !require(need, haproxy.is_some()) {
+        return None;
+    }
+    if !require_python_module("websockets", "python3-websockets") {
+        return None;
+    }
+    let python = grpc_python();
+    let grpc = Command::new(&python)
+        .args([
+            "-c",
+            "import grpc, grpc_health.v1.health_pb2_grpc, grpc_tools",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    let need = format!("{python} with grpcio, grpcio-health-checking and grpcio-tools (scripts/python-grpc-env makes it)");
+    if !require(&need, grpc) {
+        return None;
+    }
+    haproxy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs HAProxy, python3-websockets and the grpc venv: run scripts/rolling-restart"]
+async fn rolling_restarts_with_every_kind_of_client_fail_nothing() {
+    let Some(haproxy) = requirements() else {
+        return;
+    };
+    let restarts = restarts();
+    let graceful = rolling_restart(&haproxy, Variant::Graceful, restarts).await;
+    graceful.print(Variant::Graceful);
+    // The contrasts need only show that the harness sees failures: two restarts each.
+    let contrast_restarts = restarts.min(2);
+    let no_pre_stop =
+        rolling_restart(&haproxy, Variant::GracefulWithoutPreStop, contrast_restarts).await;
+    no_pre_stop.print(Variant::GracefulWithoutPreStop);
+    let plain = rolling_restart(&haproxy, Variant::Plain, contrast_restarts).await;
+    plain.print(Variant::Plain);
+
+    for (name, tally) in [("http/1.1", &graceful.http1), ("http/2", &graceful.http2)] {
+        assert!(
+            tally.ok_ids.len() > 50,
+            "too little {name} load to mean anything"
+        );
+    }
+    assert!(number(&graceful.websocket, "echoed") > 0);
+    assert!(number(&graceful.sse, "complete") > 0);
+    assert!(number(&graceful.grpc, "ok") > 0);
+    assert_eq!(graceful.failures(), 0, "graceful failed: {graceful:#?}");
+    assert_eq!(
+        graceful.rows,
+        graceful.http1.ok_ids.len() + graceful.http2.ok_ids.len()
+    );
+    // The harness can fail: without pre-stop HAProxy still sends to an instance that has
+    // stopped accepting, and a service killed where it stands fails requests under this load.
+    assert!(
+        no_pre_stop.failures() > 0,
+        "the pre-stop 0 s contrast failed nothing: the harness proves nothing"
+    );
+    assert!(
+        plain.failures() > 0,
+        "the plain contrast failed nothing: the harness proves nothing"
+    );
+}
