@@ -19,9 +19,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use futures_util::stream::{self, Stream};
@@ -30,51 +28,14 @@ use proto::{CountReply, CountRequest, HelloReply, HelloRequest};
 use tonic::service::Routes;
 use tonic::Status;
 
-/// How long a socket waits for the client's Close after sending its own 1001.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// How often `/events` sends its next numbered event.
 const EVENT_INTERVAL: Duration = Duration::from_millis(100);
 
-/// `GET /ws`: a WebSocket echo, ended with Close 1001 at stop-accepting.
-async fn upgrade(upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(echo)
-}
-
-#[graceful::tracked]
-async fn echo(mut socket: WebSocket) {
-    let stop = graceful::token();
-    loop {
-        let message = tokio::select! {
-            message = socket.recv() => message,
-            _ = stop.cancelled() => break,
-        };
-        let reply = match message {
-            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-            Some(Ok(_)) => continue,
-        };
-        if socket.send(reply).await.is_err() {
-            return;
-        }
-    }
-    let close = CloseFrame {
-        code: axum::extract::ws::close_code::AWAY,
-        reason: "server shutting down, reconnect".into(),
-    };
-    if socket.send(Message::Close(Some(close))).await.is_err() {
-        return;
-    }
-    // Echo what is still in flight while waiting for the client's Close: a message the client
-    // sent before it saw our Close is answered, not dropped.
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(message)) = socket.recv().await {
-            if matches!(message, Message::Close(_)) {
-                return;
-            }
-        }
-    })
-    .await;
-}
+/// `GET /ws`: the WebSocket echo of examples/websocket.rs, as it is there: Close 1001 at
+/// stop-accepting, then up to a second for the client's Close.
+#[path = "../../../examples/websocket.rs"]
+#[allow(dead_code)] // its own `main` and `/readyz` are the example's
+mod websocket;
 
 /// `GET /events`: `id: N` / `data: tick N` every [`EVENT_INTERVAL`]; at stop-accepting a last
 /// `event: shutdown` with `data: sent N`, the number of ticks this stream sent, then the end.
@@ -151,7 +112,7 @@ async fn main() -> Result<(), StartupError> {
         .route("/items", post(handlers::create).get(handlers::list))
         .route("/items/{id}", get(handlers::read))
         .with_state(pool)
-        .route("/ws", get(upgrade))
+        .route("/ws", get(websocket::upgrade))
         .route("/events", get(events))
         .route("/readyz", get(graceful::readyz));
     let health = graceful::grpc_health().serving::<GreeterServer<MyGreeter>>();
