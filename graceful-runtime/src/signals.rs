@@ -124,10 +124,12 @@ impl Listener {
         Ok(Listener { signals, received })
     }
 
-    /// Starts the listener thread: `on_signal` is called for every signal received, on that
-    /// thread, so a blocked runtime can neither miss the first signal nor hold up the second.
+    /// Starts the listener thread: `first` runs there at once (start-up work that need not
+    /// delay the body), then `on_signal` is called for every signal received, on that thread,
+    /// so a blocked runtime can neither miss the first signal nor hold up the second.
     pub(crate) fn spawn(
         self,
+        first: impl FnOnce() + Send + 'static,
         mut on_signal: impl FnMut(Received) + Send + 'static,
     ) -> std::io::Result<()> {
         let Listener {
@@ -137,6 +139,7 @@ impl Listener {
         std::thread::Builder::new()
             .name("graceful-signals".into())
             .spawn(move || {
+                first();
                 for number in signals.forever() {
                     if let Some((_, signal)) = received.iter().find(|(known, _)| *known == number) {
                         on_signal(*signal);
@@ -169,9 +172,11 @@ impl Listener {
         Ok(Listener { runtime, sources })
     }
 
-    /// Starts the listener thread: `on_signal` is called for every event received.
+    /// Starts the listener thread: `first` runs there at once, then `on_signal` is called for
+    /// every event received.
     pub(crate) fn spawn(
         self,
+        first: impl FnOnce() + Send + 'static,
         mut on_signal: impl FnMut(Received) + Send + 'static,
     ) -> std::io::Result<()> {
         let Listener {
@@ -181,6 +186,7 @@ impl Listener {
         std::thread::Builder::new()
             .name("graceful-signals".into())
             .spawn(move || {
+                first();
                 runtime.block_on(async move {
                     while let Some(received) = windows::next_signal(&mut sources).await {
                         on_signal(received);
