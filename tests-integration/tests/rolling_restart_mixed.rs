@@ -25,6 +25,7 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::clients::{require_python_module, Client, ClientOutput};
+use support::haproxy;
 use support::require::{program_on_path, require};
 use support::{fixture_path, Fixture, Signal, PATIENCE};
 
@@ -222,18 +223,11 @@ impl Haproxy {
     async fn wait_until_up(&self, server: &str) {
         let deadline = Instant::now() + PATIENCE;
         while Instant::now() < deadline {
-            let stats = SocketAddr::from(([127, 0, 0, 1], self.stats_port));
-            if let Ok(csv) = get(stats, "/stats;csv").await {
-                let up = |backend: &str| {
-                    csv.lines().any(|line| {
-                        let fields: Vec<&str> = line.split(',').collect();
-                        fields.len() > 17
-                            && fields[0] == backend
-                            && fields[1] == server
-                            && fields[17].starts_with("UP")
-                    })
-                };
-                if BACKENDS.iter().all(|backend| up(backend)) {
+            if let Ok(csv) = haproxy::stats_csv(self.stats_port).await {
+                if BACKENDS
+                    .iter()
+                    .all(|backend| haproxy::shows(&csv, backend, server, "UP"))
+                {
                     return;
                 }
             }
@@ -249,27 +243,6 @@ impl Drop for Haproxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn get(
-    address: SocketAddr,
-    path: &str,
-) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = Request::get(path)
-        .header("host", "localhost")
-        .body(Full::<Bytes>::default())?;
-    let body = sender
-        .send_request(request)
-        .await?
-        .into_body()
-        .collect()
-        .await?
-        .to_bytes();
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// What the HTTP workers of one protocol saw.

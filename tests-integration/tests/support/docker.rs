@@ -686,18 +686,10 @@ impl Haproxy {
 
     /// Waits until HAProxy's own health checks see `server` with `status` (UP or DOWN).
     pub async fn wait_for(&self, server: &str, status: &str) {
-        let stats = SocketAddr::from(([127, 0, 0, 1], self.stats_port));
         let deadline = Instant::now() + PATIENCE;
         while Instant::now() < deadline {
-            if let Ok(csv) = get_body(stats, "/stats;csv").await {
-                let seen = csv.lines().any(|line| {
-                    let fields: Vec<&str> = line.split(',').collect();
-                    fields.len() > 17
-                        && fields[0] == "services"
-                        && fields[1] == server
-                        && fields[17].starts_with(status)
-                });
-                if seen {
+            if let Ok(csv) = super::haproxy::stats_csv(self.stats_port).await {
+                if super::haproxy::shows(&csv, "services", server, status) {
                     return;
                 }
             }
@@ -712,22 +704,4 @@ impl Drop for Haproxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn get_body(
-    address: SocketAddr,
-    path: &str,
-) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let body = sender
-        .send_request(get(path))
-        .await?
-        .into_body()
-        .collect()
-        .await?
-        .to_bytes();
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
