@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -115,13 +116,84 @@ impl Hook {
         }
     }
 
-    fn start(self) -> JoinHandle<HookResult> {
+    /// Starts the hook. A sync hook runs on the blocking pool. An async hook gets a task of its
+    /// own on a multi-thread runtime, so that one blocking its thread cannot hold teardown; on a
+    /// current-thread runtime a task would share the one thread anyway, so teardown polls it in
+    /// place and the hook starts without a spawn's round trip through the scheduler.
+    fn start(self) -> Started {
+        let in_place = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread;
         match self.body {
-            HookBody::Static(HookFn::Sync(hook)) => tokio::task::spawn_blocking(hook),
-            HookBody::Static(HookFn::Async(hook)) => tokio::spawn(async move { hook().await }),
+            HookBody::Static(HookFn::Sync(hook)) => {
+                Started::Task(tokio::task::spawn_blocking(hook))
+            }
+            HookBody::Static(HookFn::Async(hook)) if in_place => Started::in_place(hook),
+            HookBody::Static(HookFn::Async(hook)) => {
+                Started::Task(tokio::spawn(async move { hook().await }))
+            }
+            HookBody::Registered(hook) if in_place => Started::in_place(hook),
             // Called inside the task, so that a panic while building the future is caught too.
-            HookBody::Registered(hook) => tokio::spawn(async move { hook().await }),
+            HookBody::Registered(hook) => Started::Task(tokio::spawn(async move { hook().await })),
         }
+    }
+}
+
+/// A hook that has started; resolves to how it ended. Dropping it cancels an async hook.
+enum Started {
+    Task(JoinHandle<HookResult>),
+    /// Panics are caught at each poll, as a task's would be.
+    InPlace(BoxHookFuture),
+    /// Building its future panicked.
+    Ended(Option<HookOutcome>),
+}
+
+impl Started {
+    fn in_place(build: impl FnOnce() -> BoxHookFuture) -> Started {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
+            Ok(future) => Started::InPlace(future),
+            Err(payload) => Started::Ended(Some(HookOutcome::Panicked(
+                crate::panics::panic_message(payload.as_ref()),
+            ))),
+        }
+    }
+
+    /// Cancels an async hook; a sync one keeps its blocking thread, which the process abandons:
+    /// exit never waits for the blocking pool.
+    fn cancel(self) {
+        if let Started::Task(handle) = self {
+            handle.abort();
+        }
+    }
+}
+
+impl Future for Started {
+    type Output = HookOutcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<HookOutcome> {
+        let result = match self.get_mut() {
+            Started::Task(handle) => match std::task::ready!(Pin::new(handle).poll(cx)) {
+                Ok(result) => result,
+                Err(join_error) if join_error.is_panic() => {
+                    let payload = join_error.into_panic();
+                    return Poll::Ready(HookOutcome::Panicked(crate::panics::panic_message(
+                        payload.as_ref(),
+                    )));
+                }
+                Err(_cancelled) => Err("cancelled".into()),
+            },
+            Started::InPlace(future) => match crate::panics::poll_isolated(future.as_mut(), cx) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(result)) => result,
+                Err(message) => return Poll::Ready(HookOutcome::Panicked(message)),
+            },
+            Started::Ended(outcome) => {
+                return Poll::Ready(outcome.take().expect("polled after it ended"))
+            }
+        };
+        Poll::Ready(match result {
+            Ok(()) => HookOutcome::Completed,
+            Err(error) => HookOutcome::Failed(error),
+        })
     }
 }
 
@@ -227,18 +299,11 @@ async fn run_one(hook: Hook, default_timeout: Duration, grace_deadline: Instant)
     let deadline = own_deadline.min(grace_deadline);
     let order = hook.order;
     let name = hook.name.to_string();
-    let mut handle = hook.start();
-    let outcome = match tokio::time::timeout_at(deadline, &mut handle).await {
-        Ok(Ok(Ok(()))) => HookOutcome::Completed,
-        Ok(Ok(Err(error))) => HookOutcome::Failed(error),
-        Ok(Err(join_error)) if join_error.is_panic() => HookOutcome::Panicked(
-            crate::panics::panic_message(join_error.into_panic().as_ref()),
-        ),
-        Ok(Err(_cancelled)) => HookOutcome::Failed("cancelled".into()),
+    let mut running = hook.start();
+    let outcome = match tokio::time::timeout_at(deadline, &mut running).await {
+        Ok(outcome) => outcome,
         Err(_elapsed) => {
-            // An async hook is cancelled here; a sync one keeps its blocking thread, which the
-            // process abandons: exit never waits for the blocking pool.
-            handle.abort();
+            running.cancel();
             if own_deadline <= grace_deadline {
                 HookOutcome::TimedOut(limit)
             } else {
@@ -333,6 +398,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failing_panicking_and_hanging_hooks_do_not_stop_the_next() {
+        failing_panicking_and_hanging_then_one_more().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_panicking_and_hanging_tasks_do_not_stop_the_next() {
+        failing_panicking_and_hanging_then_one_more().await;
+    }
+
+    async fn failing_panicking_and_hanging_then_one_more() {
         let log = Log::default();
         let hooks = vec![
             Hook::registered(1, "errs".into(), || async { Err::<(), _>("disk full") }),
@@ -359,6 +433,62 @@ mod tests {
             ]
         );
         assert_eq!(*log.lock().unwrap(), ["after"]);
+    }
+
+    /// The task an async hook ran in, seen from inside it.
+    async fn task_of_hook() -> Option<tokio::task::Id> {
+        let seen = Arc::new(Mutex::new(None));
+        let hook = {
+            let seen = seen.clone();
+            Hook::registered(0, "where".into(), move || async move {
+                *seen.lock().unwrap() = tokio::task::try_id();
+            })
+        };
+        run_all(vec![hook], Duration::from_secs(1), far_future()).await;
+        let seen = *seen.lock().unwrap();
+        seen
+    }
+
+    #[tokio::test]
+    async fn on_a_current_thread_runtime_async_hooks_run_in_place() {
+        let teardown = tokio::spawn(async { (tokio::task::id(), task_of_hook().await) });
+        let (teardown_task, hook_task) = teardown.await.unwrap();
+        assert_eq!(hook_task, Some(teardown_task));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_multi_thread_runtime_async_hooks_get_a_task_of_their_own() {
+        let teardown = tokio::spawn(async { (tokio::task::id(), task_of_hook().await) });
+        let (teardown_task, hook_task) = teardown.await.unwrap();
+        assert!(hook_task.is_some_and(|hook_task| hook_task != teardown_task));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_multi_thread_runtime_an_async_hook_blocking_its_thread_times_out() {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let blocked = gate.clone();
+        let hooks = vec![Hook::registered(0, "blocks".into(), move || async move {
+            let (open, opened) = &*blocked;
+            drop(opened.wait_while(open.lock().unwrap(), |open| !*open));
+        })];
+        let reports = run_all(hooks, Duration::from_millis(100), far_future()).await;
+        assert_eq!(
+            reports[0].outcome,
+            HookOutcome::TimedOut(Duration::from_millis(100))
+        );
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_building_a_hooks_future_is_reported() {
+        let hooks = vec![Hook::registered(
+            0,
+            "builds".into(),
+            || -> std::future::Ready<()> { panic!("no pool") },
+        )];
+        let reports = run_all(hooks, Duration::from_secs(1), far_future()).await;
+        assert_eq!(reports[0].outcome, HookOutcome::Panicked("no pool".into()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -37,19 +37,25 @@ fn start_and_stop(name: &str) -> (Duration, Duration) {
     (startup, stop)
 }
 
-fn wakeup() -> Duration {
+/// One run of `drain_wakeup` on `flavor`: (the waker alone, the whole path to the first hook).
+fn wakeup(flavor: &str) -> (Duration, Duration) {
     let output = Command::new(sibling("drain_wakeup"))
+        .env("FLAVOR", flavor)
         .stderr(Stdio::null())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    let nanos: u64 = text
-        .lines()
-        .find_map(|line| line.strip_prefix("WAKEUP_NS "))
-        .unwrap_or_else(|| panic!("no WAKEUP_NS in {text:?}"))
-        .parse()
-        .unwrap();
-    Duration::from_nanos(nanos)
+    let figure = |label: &str| {
+        let nanos: u64 = text
+            .lines()
+            .find_map(|line| line.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label} in {text:?}"))
+            .trim()
+            .parse()
+            .unwrap();
+        Duration::from_nanos(nanos)
+    };
+    (figure("WAKER_NS"), figure("WAKEUP_NS"))
 }
 
 /// Median, 10th and 90th percentile.
@@ -70,26 +76,62 @@ fn main() {
         .ok()
         .and_then(|runs| runs.parse().ok())
         .unwrap_or(40);
-    let (mut graceful_start, mut graceful_stop, mut plain_start, mut plain_stop, mut wakeups) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let (start, stop) = start_and_stop("stop_graceful");
-        graceful_start.push(start);
-        graceful_stop.push(stop);
-        let (start, stop) = start_and_stop("stop_plain");
-        plain_start.push(start);
-        plain_stop.push(stop);
-        wakeups.push(wakeup());
+    let (mut graceful_start, mut graceful_stop, mut plain_start, mut plain_stop) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut startup_ratios, mut wakeups) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        // Each side goes first in every other pair, so that neither always runs on a warmer
+        // machine.
+        let ((graceful_up, graceful_down), (plain_up, plain_down)) = if run % 2 == 0 {
+            let graceful = start_and_stop("stop_graceful");
+            (graceful, start_and_stop("stop_plain"))
+        } else {
+            let plain = start_and_stop("stop_plain");
+            (start_and_stop("stop_graceful"), plain)
+        };
+        graceful_start.push(graceful_up);
+        graceful_stop.push(graceful_down);
+        plain_start.push(plain_up);
+        plain_stop.push(plain_down);
+        startup_ratios.push(graceful_up.as_secs_f64() / plain_up.as_secs_f64());
+        wakeups.push((wakeup("current_thread"), wakeup("multi_thread")));
     }
     println!("{runs} interleaved runs each");
     let plain_startup = show("start-up to READY, plain #[tokio::main]", &mut plain_start);
     let graceful_startup = show("start-up to READY, #[graceful::main]", &mut graceful_start);
     let plain_exit = show("SIGTERM to exit, plain #[tokio::main]", &mut plain_stop);
     let graceful_exit = show("SIGTERM to exit, #[graceful::main]", &mut graceful_stop);
-    show("drain wake-up (guard drop to first hook)", &mut wakeups);
+    startup_ratios.sort_by(f64::total_cmp);
+    let ratio_at = |fraction: f64| {
+        startup_ratios[((startup_ratios.len() - 1) as f64 * fraction).round() as usize]
+    };
     println!(
-        "start-up ratio graceful/plain: {:.3}; stop difference graceful - plain: {:.3} ms",
+        "start-up ratio graceful/plain: {:.3} (of the medians); per pair: median {:.3}, p10 {:.3}, p90 {:.3}",
         graceful_startup.as_secs_f64() / plain_startup.as_secs_f64(),
+        ratio_at(0.5),
+        ratio_at(0.1),
+        ratio_at(0.9),
+    );
+    println!(
+        "stop difference graceful - plain: {:.3} ms",
         (graceful_exit.as_secs_f64() - plain_exit.as_secs_f64()) * 1e3
     );
+    let (current_thread, multi_thread): (Vec<_>, Vec<_>) = wakeups.into_iter().unzip();
+    for (flavor, figures) in [
+        ("current_thread", current_thread),
+        ("multi_thread", multi_thread),
+    ] {
+        let mut waker: Vec<Duration> = figures.iter().map(|figure| figure.0).collect();
+        let mut whole: Vec<Duration> = figures.iter().map(|figure| figure.1).collect();
+        let mut added: Vec<Duration> = figures
+            .iter()
+            .map(|(waker, whole)| whole.saturating_sub(*waker))
+            .collect();
+        show(
+            &format!("{flavor}: waker alone (Notify, cross-thread)"),
+            &mut waker,
+        );
+        show(&format!("{flavor}: guard drop to first hook"), &mut whole);
+        show(&format!("{flavor}: difference, same process"), &mut added);
+    }
 }

@@ -2,13 +2,12 @@
 //! beside the shutdown, isolating a panic so that the hooks still run.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::task::{Context, Poll};
 
 use crate::log::event;
-use crate::panics::panic_message;
+use crate::panics::poll_isolated;
 use crate::report::{Deadline, MainStatus};
 
 /// What a graceful main body may return: `()`, `Result<(), E>` where `E: Debug`, or
@@ -117,12 +116,10 @@ impl<F: Future<Output: MainOutput>> MainBody<F> {
             return Poll::Pending;
         };
         // The panic is reported and the sequence still runs: exit 101 after teardown.
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx)));
-        let outcome = match polled {
+        let outcome = match poll_isolated(body.as_mut(), cx) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => sealed::Sealed::into_outcome(output),
-            Err(payload) => {
-                let message = panic_message(payload.as_ref());
+            Err(message) => {
                 event!(Error, "main body panicked: {message}");
                 MainOutcome::with_status(MainStatus::Panicked(message))
             }
