@@ -241,8 +241,14 @@ impl Builder {
                 event!(Warn, "{warning}");
             }
         };
-        if let Err(error) = install_signal_thread(controller, &config, say_budget) {
-            return startup_error(format_args!("cannot install signal handlers: {error}"));
+        let start_listening = match install_signals(controller, &config, say_budget) {
+            Ok(start_listening) => start_listening,
+            Err(error) => {
+                return startup_error(format_args!("cannot install signal handlers: {error}"))
+            }
+        };
+        if let Err(error) = start_off_the_main_thread(self.flavor, &runtime, start_listening) {
+            return startup_error(format_args!("cannot start the signal thread: {error}"));
         }
         let outcome = runtime.block_on(controller.drive(&config, &crate::hooks::HOOKS, body));
         flush_std();
@@ -266,6 +272,28 @@ impl Builder {
     }
 }
 
+/// Runs `start` (a thread's creation, about 40 µs) on a worker of a multi-thread runtime, so
+/// that the body starts without waiting for it; the task is queued before the body runs,
+/// so no task of the body's can hold it up. On a current-thread runtime, runs it here.
+fn start_off_the_main_thread(
+    flavor: Flavor,
+    runtime: &tokio::runtime::Runtime,
+    start: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> std::io::Result<()> {
+    match flavor {
+        Flavor::CurrentThread => start(),
+        Flavor::MultiThread => {
+            runtime.spawn(async move {
+                if let Err(error) = start() {
+                    let _ = startup_error(format_args!("cannot start the signal thread: {error}"));
+                    std::process::exit(i32::from(EXIT_CONFIG));
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
 fn startup_error(message: std::fmt::Arguments<'_>) -> ExitCode {
     event!(Error, "{message}");
     flush_std();
@@ -279,13 +307,14 @@ fn install_integrations(controller: &'static Controller, config: &Config) {
     crate::metrics::install(controller);
 }
 
-/// Starts the thread that turns OS signals into the sequence, and the watchdog that enforces
-/// `grace` from the start of shutdown (on a thread started then, not at start-up).
-fn install_signal_thread(
+/// Installs the signal handlers now (a signal that arrives before the listener thread starts
+/// is kept), and returns what starts that thread, which turns OS signals into the sequence. The
+/// watchdog that enforces `grace` from the start of shutdown starts then, not at start-up.
+fn install_signals(
     controller: &'static Controller,
     config: &Config,
     first: impl FnOnce() + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<impl FnOnce() -> std::io::Result<()> + Send + 'static> {
     let listener = Listener::install(&config.signals)?;
     let grace = config.grace;
     controller.subscribe(move |event| {
@@ -298,9 +327,11 @@ fn install_signal_thread(
             }
         }
     });
-    listener.spawn(first, move |received| {
-        if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
-            controller.force_exit(code, &format!("second signal ({})", received.name));
-        }
+    Ok(move || {
+        listener.spawn(first, move |received| {
+            if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
+                controller.force_exit(code, &format!("second signal ({})", received.name));
+            }
+        })
     })
 }

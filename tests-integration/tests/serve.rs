@@ -10,7 +10,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::clients::{self, nghttp_stamp, ClientOutput, Line};
+use support::clients::{self, nghttp_stamp, Client, ClientOutput, Line};
 use support::{Finished, Fixture, Signal};
 
 /// The pre-stop of every test unless it says otherwise: long enough that "at the signal" and
@@ -402,6 +402,36 @@ fn axum_contrast_is_held_by_a_slowloris_until_the_drain_timeout_and_exits_1() {
         after > Duration::from_secs(5),
         "axum exited {after:?} after stop-accepting, before its 6 s drain timeout"
     );
+}
+
+#[test]
+fn while_running_a_slowloris_is_closed_at_the_header_read_timeout_and_others_are_served() {
+    if !require_python(&[("socket", "python3")]) {
+        return;
+    }
+    let app = App::start(Server::Serve, &[("SERVE_HEADER_READ_TIMEOUT", "500ms")]);
+    let slowloris = clients::slowloris(app.address);
+    let sent = slowloris.wait_for_line("half a head sent");
+    let closed = slowloris.wait_for_line("closed");
+    let held = since(closed.at, sent.at);
+    eprintln!("serve: a slowloris closed {held:?} after its half head (timeout 500 ms)");
+    assert!(
+        held >= Duration::from_millis(400) && held < Duration::from_secs(5),
+        "closed {held:?} after its half head, with a 500 ms header read timeout"
+    );
+    let page = Client::start(
+        "curl",
+        "curl",
+        &[
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "20",
+            &format!("http://{}/", app.address),
+        ],
+    )
+    .finish();
+    assert_eq!(page.text().trim(), "hello");
 }
 
 // ---- Fresh connections at stop-accepting ----------------------------------------------------

@@ -6,7 +6,9 @@
 //!   waits on it, to a hook at order `i32::MIN` running. That adds the drain's return, the
 //!   teardown's start (its log line included) and the first hook's start.
 //!
-//! `FLAVOR=multi_thread` runs both on a multi-thread runtime, where each hook gets a task.
+//! `DROPPER=task` drops the guard from a task on the runtime instead, as a request's handler
+//! does when it returns; `FLAVOR=multi_thread` runs on a multi-thread runtime, where the
+//! sequence waits on the main thread and each hook gets a task of its own.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,11 +35,19 @@ async fn measure() {
     });
     graceful::shutdown();
     graceful::shutdown_signal().await;
-    std::thread::spawn(move || {
-        std::thread::sleep(PARK);
-        DROPPED.set(Instant::now()).unwrap();
-        drop(guard);
-    });
+    if std::env::var("DROPPER").as_deref() == Ok("task") {
+        tokio::spawn(async move {
+            tokio::time::sleep(PARK).await;
+            DROPPED.set(Instant::now()).unwrap();
+            drop(guard);
+        });
+    } else {
+        std::thread::spawn(move || {
+            std::thread::sleep(PARK);
+            DROPPED.set(Instant::now()).unwrap();
+            drop(guard);
+        });
+    }
 }
 
 async fn waker_alone() -> Duration {

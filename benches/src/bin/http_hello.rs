@@ -1,26 +1,36 @@
-//! HTTP overhead subject: an axum hello world. `TRACKED=1`: with `graceful::TrackLayer`.
+//! HTTP overhead subject: an axum hello world on `axum::serve`. `TRACKED=1`: with
+//! `graceful::TrackLayer` on the router (`Router::layer`, as the README shows); `TRACKED=4`: with
+//! `TrackLayer` around the whole router instead (`ServiceExt::into_make_service`).
 //! Diagnostics: `TRACKED=2`, a `from_fn` middleware holding a `graceful::track` guard only until
 //! the response head (no body wrapper); `TRACKED=3`, an empty `from_fn` middleware.
-//! Prints `LISTENING <address>`; `benches/http.sh` drives it with wrk (`VARIANT=` picks 1, 2, 3).
+//! Prints `LISTENING <address>`; `benches/http.sh` drives it with wrk (`VARIANT=` picks one).
 
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
+use axum::{Router, ServiceExt};
+use tower_layer::Layer;
 
 #[graceful::main]
 async fn main() -> std::io::Result<()> {
     let mut app = Router::new().route("/", get(|| async { "hello" }));
-    match std::env::var("TRACKED").as_deref() {
-        Ok("1") => app = app.layer(graceful::TrackLayer::new()),
-        Ok("2") => app = app.layer(axum::middleware::from_fn(guard_until_head)),
-        Ok("3") => app = app.layer(axum::middleware::from_fn(pass_through)),
+    let tracked = std::env::var("TRACKED").unwrap_or_default();
+    match tracked.as_str() {
+        "1" => app = app.layer(graceful::TrackLayer::new()),
+        "2" => app = app.layer(axum::middleware::from_fn(guard_until_head)),
+        "3" => app = app.layer(axum::middleware::from_fn(pass_through)),
         _ => {}
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     graceful::ready();
+    if tracked == "4" {
+        let app = graceful::TrackLayer::new().layer(app);
+        return axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+            .with_graceful_shutdown(graceful::shutdown_signal())
+            .await;
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(graceful::shutdown_signal())
         .await

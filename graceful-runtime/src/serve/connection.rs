@@ -13,6 +13,7 @@
 //!   request in progress is dropped: it is stalled mid-head, or silent.
 //! - The drain deadline aborts what is left (the task is tracked under `http-conn`).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,10 +91,8 @@ pub(crate) async fn drive<C: GracefulConnection>(
     };
 
     // Before shutdown: hyper alone.
-    tokio::select! {
-        biased;
-        _ = &mut connection => return,
-        _ = controller.shutdown_started() => {}
+    if let Served::Completely = until_shutdown(&mut connection, controller).await {
+        return;
     }
 
     // Pre-stop: HTTP/2 connections get GOAWAY now, or after their first request.
@@ -129,4 +128,37 @@ pub(crate) async fn drive<C: GracefulConnection>(
     }
     // Busy: it closes after its response; the drain deadline bounds the wait.
     connection.await;
+}
+
+enum Served {
+    Completely,
+    UntilShutdown,
+}
+
+/// Drives `connection` until it ends or shutdown begins. Checked at every wake-up of the
+/// connection, so cheaply: an atomic load, and the shutdown future polled only once, to
+/// register this task's waker (a task's waker does not change), since polling it again takes a
+/// mutex.
+async fn until_shutdown<C: GracefulConnection>(
+    connection: &mut C,
+    controller: &'static Controller,
+) -> Served {
+    let mut shutdown = std::pin::pin!(controller.shutdown_started());
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if std::pin::Pin::new(&mut *connection).poll(cx).is_ready() {
+            return std::task::Poll::Ready(Served::Completely);
+        }
+        if controller.is_shutting_down() {
+            return std::task::Poll::Ready(Served::UntilShutdown);
+        }
+        if !registered {
+            registered = true;
+            if shutdown.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(Served::UntilShutdown);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

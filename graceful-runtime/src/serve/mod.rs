@@ -102,6 +102,7 @@ where
 /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
 /// graceful::serve(listener, app)
 ///     .first_request_window(Duration::from_millis(500))
+///     .http1_header_read_timeout(Some(Duration::from_secs(10)))
 ///     .http2_keep_alive_interval(Some(Duration::from_secs(10)))
 ///     .http2_keep_alive_timeout(Duration::from_secs(5))
 ///     .max_connections(20_000)
@@ -120,6 +121,7 @@ pub struct Serve<L, S, M> {
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     first_request_window: Duration,
+    http1_header_read_timeout: Option<Duration>,
     http2_keep_alive_interval: Option<Duration>,
     http2_keep_alive_timeout: Duration,
     max_connections: usize,
@@ -130,6 +132,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             first_request_window: Duration::from_secs(1),
+            http1_header_read_timeout: Some(Duration::from_secs(30)),
             http2_keep_alive_interval: Some(Duration::from_secs(20)),
             http2_keep_alive_timeout: Duration::from_secs(20),
             max_connections: 10_000,
@@ -153,6 +156,16 @@ impl<L, S, M> Serve<L, S, M> {
     /// dropped.
     pub fn first_request_window(mut self, window: Duration) -> Self {
         self.settings.first_request_window = window;
+        self
+    }
+
+    /// How long an HTTP/1 client may take to send a whole request head (default 30 s, hyper's):
+    /// a client trickling its headers (a slowloris) cannot hold one of the
+    /// [`max_connections`](Serve::max_connections) slots longer, shutdown or not. `None` turns
+    /// it off, as `axum::serve` has it, and saves hyper a timer per request (about 1% of a hello
+    /// world's throughput, BENCHMARKS.md).
+    pub fn http1_header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.http1_header_read_timeout = timeout;
         self
     }
 
@@ -206,8 +219,10 @@ where
 /// The protocol builder every connection shares.
 fn protocols(settings: &Settings) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // The timer gives HTTP/1 its header read timeout (hyper's 30 s default).
-    builder.http1().timer(TokioTimer::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.http1_header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -2,45 +2,88 @@
 //! `http x2`. Paths come from clients, so the names kept are bounded: past the limit, calls
 //! count under `http` like any request.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use http::Request;
 
 use crate::inflight::{InFlight, Site, SiteKind};
-use crate::sync::lock;
 
 /// Distinct method paths given a site of their own; a service has a few dozen at most.
 const MOST_METHODS: usize = 256;
 
-/// The site a request counts under: its method path for a gRPC call (`content-type:
-/// application/grpc...`), else `fallback`.
-pub(crate) fn site_for<B>(
-    request: &Request<B>,
-    inflight: &'static InFlight,
-    fallback: &'static Site,
-) -> &'static Site {
-    let is_grpc = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
-    if !is_grpc {
-        return fallback;
+/// Open addressing, at most half full, so that a lookup ends within a few probes. A slot, once
+/// set, never changes: a lookup takes no lock, which every gRPC call does.
+const SLOTS: usize = 2 * MOST_METHODS;
+
+/// The sites given to gRPC methods so far.
+pub(crate) struct RpcSites {
+    slots: [OnceLock<&'static Site>; SLOTS],
+    named: AtomicUsize,
+    /// Seeded per process: paths come from clients, who must not be able to aim at one slot.
+    hasher: RandomState,
+}
+
+impl RpcSites {
+    fn new() -> RpcSites {
+        RpcSites {
+            slots: [const { OnceLock::new() }; SLOTS],
+            named: AtomicUsize::new(0),
+            hasher: RandomState::new(),
+        }
     }
-    static METHODS: OnceLock<Mutex<HashMap<String, &'static Site>>> = OnceLock::new();
-    let mut methods = lock(METHODS.get_or_init(Mutex::default));
-    let path = request.uri().path();
-    if let Some(site) = methods.get(path) {
-        return site;
+
+    /// The table of the process.
+    pub(crate) fn global() -> &'static RpcSites {
+        static GLOBAL: OnceLock<RpcSites> = OnceLock::new();
+        GLOBAL.get_or_init(RpcSites::new)
     }
-    if methods.len() >= MOST_METHODS {
-        return fallback;
+
+    /// The site a request counts under: its method path for a gRPC call (`content-type:
+    /// application/grpc...`), else `fallback`.
+    pub(crate) fn site_for<B>(
+        &self,
+        request: &Request<B>,
+        inflight: &'static InFlight,
+        fallback: &'static Site,
+    ) -> &'static Site {
+        let is_grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+        if !is_grpc {
+            return fallback;
+        }
+        let path = request.uri().path();
+        // The remainder is below SLOTS: the cast back cannot truncate.
+        let first = (self.hasher.hash_one(path) % SLOTS as u64) as usize;
+        for probe in 0..SLOTS {
+            let slot = &self.slots[(first + probe) % SLOTS];
+            let site = match slot.get() {
+                Some(site) => site,
+                None => {
+                    if self.named.load(Ordering::Relaxed) >= MOST_METHODS {
+                        return fallback;
+                    }
+                    // Two callers may race for this slot with different paths: one wins, and
+                    // the other probes on.
+                    slot.get_or_init(|| {
+                        self.named.fetch_add(1, Ordering::Relaxed);
+                        // Leaked once per distinct method, at most about MOST_METHODS times:
+                        // sites live for the process.
+                        let name: &'static str = Box::leak(path.to_owned().into_boxed_str());
+                        inflight.site_of_kind(name, SiteKind::Request)
+                    })
+                }
+            };
+            if site.name() == path {
+                return site;
+            }
+        }
+        fallback
     }
-    // Leaked once per distinct method, at most MOST_METHODS times: sites live for the process.
-    let name: &'static str = Box::leak(path.to_owned().into_boxed_str());
-    let site = inflight.site_of_kind(name, SiteKind::Request);
-    methods.insert(path.to_owned(), site);
-    site
 }
 
 #[cfg(test)]
@@ -57,15 +100,36 @@ mod tests {
     #[test]
     fn grpc_calls_count_under_their_method_and_other_requests_under_http() {
         let inflight = InFlight::leak();
+        let sites = Box::leak(Box::new(RpcSites::new()));
         let http = inflight.site_of_kind("http", SiteKind::Request);
         let call = request("application/grpc+proto", "/pkg.Greeter/SayHello");
-        let site = site_for(&call, inflight, http);
+        let site = sites.site_for(&call, inflight, http);
         assert_eq!(site.name(), "/pkg.Greeter/SayHello");
         assert!(
-            std::ptr::eq(site, site_for(&call, inflight, http)),
+            std::ptr::eq(site, sites.site_for(&call, inflight, http)),
             "one site per method"
         );
         let page = request("text/html", "/pkg.Greeter/SayHello");
-        assert!(std::ptr::eq(site_for(&page, inflight, http), http));
+        assert!(std::ptr::eq(sites.site_for(&page, inflight, http), http));
+    }
+
+    #[test]
+    fn past_the_bound_new_methods_count_under_http_and_known_ones_keep_their_site() {
+        let inflight = InFlight::leak();
+        let sites = Box::leak(Box::new(RpcSites::new()));
+        let http = inflight.site_of_kind("http", SiteKind::Request);
+        let known = request("application/grpc", "/pkg.Known/Call");
+        let site = sites.site_for(&known, inflight, http);
+        for n in 0..2 * MOST_METHODS {
+            sites.site_for(
+                &request("application/grpc", &format!("/junk.S/M{n}")),
+                inflight,
+                http,
+            );
+        }
+        assert!(sites.named.load(Ordering::Relaxed) <= MOST_METHODS + 1);
+        let late = request("application/grpc", "/pkg.Late/Call");
+        assert!(std::ptr::eq(sites.site_for(&late, inflight, http), http));
+        assert!(std::ptr::eq(sites.site_for(&known, inflight, http), site));
     }
 }

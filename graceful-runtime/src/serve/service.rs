@@ -13,7 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use super::connection::ConnectionState;
 use crate::inflight::Site;
 use crate::sequence::Controller;
-use crate::serving::{RequestGuard, TrackedBody, TrackedFuture};
+use crate::serving::{CountedFuture, RequestGuard, TrackedBody};
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -123,16 +123,20 @@ where
 {
     type Response = Response<TrackedBody<B>>;
     type Error = S::Error;
-    type Future = TrackedFuture<S::Future>;
+    type Future = CountedFuture<S::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let version = request.version();
-        let site = super::rpc_sites::site_for(&request, self.controller.inflight(), self.site);
+        let site = super::rpc_sites::RpcSites::global().site_for(
+            &request,
+            self.controller.inflight(),
+            self.site,
+        );
         let guard = RequestGuard {
             _in_flight: site.enter(),
             _on_connection: Some(self.connection.request_started(version == Version::HTTP_2)),
         };
         let http1 = matches!(version, Version::HTTP_10 | Version::HTTP_11);
-        TrackedFuture::new(self.inner.call(request), self.controller, guard, http1)
+        CountedFuture::new(self.inner.call(request), self.controller, guard, http1)
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod health_server;
 mod track_layer;
 
 #[cfg(feature = "serve")]
-pub(crate) use track_layer::RequestGuard;
+pub(crate) use track_layer::{CountedFuture, RequestGuard};
 #[cfg(feature = "tower")]
 pub use track_layer::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
 

@@ -72,6 +72,14 @@ async fn main() -> std::io::Result<()> {
                 })?;
                 serve = serve.max_connections(max);
             }
+            if let Ok(timeout) = std::env::var("SERVE_HEADER_READ_TIMEOUT") {
+                let timeout = humantime::parse_duration(&timeout).map_err(|error| {
+                    std::io::Error::other(format!(
+                        "SERVE_HEADER_READ_TIMEOUT={timeout:?} is not a duration ({error}); write e.g. 500ms"
+                    ))
+                })?;
+                serve = serve.http1_header_read_timeout(Some(timeout));
+            }
             serve.await
         }
         "axum" => {
