@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Server heap per idle connection and per in-flight request, graceful::serve against axum::serve
 # on one axum Router, HTTP/1.1 and h2c (src/bin/serve_heap.rs: method and settings in its header).
-# "graceful (defaults)" keeps graceful's HTTP/2 keep-alive pings, which the other rows have off.
+# "graceful (defaults)" keeps graceful's header read timeout and HTTP/2 keep-alive pings, which the
+# other rows have off (settings: src/bin/shared/server_under_test.rs).
 #   HEAP_CONNECTIONS=1000 benches/serve_heap.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

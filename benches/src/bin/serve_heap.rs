@@ -22,8 +22,11 @@
 //! readings 20 ms apart agree), `arrived` (requests that reached `/wait` so far), `release`
 //! (every `/wait` request waiting now finishes).
 //!
-//! Server settings as in serve_hello.rs: TCP_NODELAY on both; HTTP/2 keep-alive pings off on
-//! graceful (axum has none) unless `GRACEFUL_DEFAULTS=1`, which keeps graceful's defaults.
+//! Server settings in shared/server_under_test.rs: the same on both sides where they can be
+//! set, unless `GRACEFUL_DEFAULTS=1`, which keeps graceful's defaults.
+
+#[path = "shared/server_under_test.rs"]
+mod server_under_test;
 
 use std::alloc::System;
 use std::error::Error;
@@ -36,7 +39,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
@@ -96,26 +98,7 @@ async fn server() -> std::io::Result<()> {
     // its allocations) to what is measured.
     std::thread::spawn(move || answer_commands(&arrived, &release));
     graceful::ready();
-    match std::env::var("SERVER").as_deref() {
-        Ok("graceful") => {
-            let serve = graceful::serve(listener, app);
-            if std::env::var_os("GRACEFUL_DEFAULTS").is_some() {
-                serve.await
-            } else {
-                serve.http2_keep_alive_interval(None).await
-            }
-        }
-        Ok("axum") => {
-            let listener = listener.tap_io(|stream| {
-                // Loopback sockets accept the option; a failure would show as a slow axum.
-                let _ = stream.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(graceful::shutdown_signal())
-                .await
-        }
-        _ => Err(std::io::Error::other("set SERVER=graceful or SERVER=axum")),
-    }
+    server_under_test::serve(listener, app).await
 }
 
 async fn wait(arrived: Arc<AtomicUsize>, mut released: watch::Receiver<u64>) -> &'static str {
