@@ -10,9 +10,10 @@ mod support;
 use std::time::Duration;
 
 use support::docker::{
-    database_rows, haproxy_program, start_stuck_request, wait_for_readiness, Container,
-    DataDirectory, Haproxy, Image, Load, Ports, Tally,
+    start_stuck_request, wait_for_readiness, Container, DataDirectory, Image, Ports,
 };
+use support::haproxy::{self, Haproxy, Server};
+use support::load::{database_rows, Load, Tally};
 use support::require::require;
 
 /// What `docker stop` waits by default before SIGKILL.
@@ -130,7 +131,7 @@ fn a_second_sigterm_during_the_drain_exits_143() {
 #[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
 async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
     let Some(image) = Image::get() else { return };
-    let haproxy = haproxy_program();
+    let haproxy = haproxy::program();
     let need = "HAProxy ($HAPROXY or haproxy on PATH; scripts/docker-tests installs it)";
     if !require(need, haproxy.is_some()) {
         return;
@@ -144,10 +145,14 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
         Container::run(image, &name, &data, ports[index], &env)
     };
     let mut containers = [run(0, 0), run(1, 0)];
-    let backends = [(names[0], ports[0]), (names[1], ports[1])];
-    let proxy = Haproxy::start(&haproxy.unwrap(), &data.0, &backends);
+    let servers = [0, 1].map(|index| Server {
+        name: names[index],
+        port: ports[index].http,
+        health_port: Some(ports[index].health),
+    });
+    let proxy = Haproxy::start(&haproxy.unwrap(), &data.0, &servers, false);
     for name in names {
-        proxy.wait_for(name, "UP").await;
+        proxy.wait_until_up(name).await;
     }
 
     let settle = Duration::from_secs(1);
@@ -170,7 +175,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
             phases.unwrap_or_default().trim()
         ));
         containers[index] = tokio::task::block_in_place(|| run(index, 1));
-        proxy.wait_for(name, "UP").await;
+        proxy.wait_until_up(name).await;
         tokio::time::sleep(settle).await;
     }
     let tally = load.finish().await;

@@ -13,9 +13,9 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,9 +25,9 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::clients::{require_python_module, Client, ClientOutput};
-use support::haproxy;
-use support::require::{program_on_path, require};
-use support::{fixture_path, Fixture, Signal, PATIENCE};
+use support::haproxy::{self, Haproxy, Server};
+use support::require::require;
+use support::{fixture_path, free_port, Fixture, Signal};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -36,8 +36,6 @@ const HTTP2_WORKERS: usize = 4;
 const WEBSOCKET_SESSIONS: usize = 4;
 const SSE_SUBSCRIBERS: usize = 2;
 const GRPC_WORKERS: usize = 2;
-/// HAProxy checks every 100 ms and marks a server down after 2 failures.
-const CHECK_INTERVAL_MS: u64 = 100;
 
 /// Restarts in all (alternating between the two instances).
 fn restarts() -> usize {
@@ -83,14 +81,6 @@ impl Variant {
             Variant::Plain => "plain",
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Instance {
@@ -156,92 +146,6 @@ impl Instance {
             finished.code,
             finished.stderr
         );
-    }
-}
-
-struct Haproxy {
-    child: Child,
-    http1_port: u16,
-    http2_port: u16,
-    stats_port: u16,
-}
-
-/// The two backends: the same servers, reached over HTTP/1.1 and over HTTP/2.
-const BACKENDS: [&str; 2] = ["services", "services_h2"];
-
-impl Haproxy {
-    fn start(program: &Path, directory: &Path, instances: &[Instance]) -> Haproxy {
-        let http1_port = free_port();
-        let http2_port = free_port();
-        let stats_port = free_port();
-        let servers = |proto: &str| -> String {
-            instances
-                .iter()
-                .map(|instance| {
-                    let check_port = instance
-                        .health_port
-                        .map(|port| format!(" port {port}"))
-                        .unwrap_or_default();
-                    format!(
-                        "    server {} 127.0.0.1:{}{proto} check{check_port} inter {CHECK_INTERVAL_MS}ms fall 2 rise 1\n",
-                        instance.name, instance.port
-                    )
-                })
-                .collect()
-        };
-        let check = "    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n";
-        let config = format!(
-            "global\n    maxconn 1000\n\
-             defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n    timeout tunnel 60s\n\
-             frontend web\n    bind 127.0.0.1:{http1_port}\n    default_backend services\n\
-             frontend web_h2\n    bind 127.0.0.1:{http2_port} proto h2\n    default_backend services_h2\n\
-             backend services\n{check}{}\
-             backend services_h2\n{check}{}\
-             listen stats\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /stats\n",
-            servers(""),
-            servers(" proto h2"),
-        );
-        let path = directory.join("haproxy.cfg");
-        std::fs::write(&path, config).unwrap();
-        let child = Command::new(program)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy");
-        Haproxy {
-            child,
-            http1_port,
-            http2_port,
-            stats_port,
-        }
-    }
-
-    /// Waits until HAProxy's own health checks see `server` UP in every backend.
-    async fn wait_until_up(&self, server: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if let Ok(csv) = haproxy::stats_csv(self.stats_port).await {
-                if BACKENDS
-                    .iter()
-                    .all(|backend| haproxy::shows(&csv, backend, server, "UP"))
-                {
-                    return;
-                }
-            }
-            // Polling HAProxy's view: it has no way to tell us when a check flips.
-            tokio::time::sleep(Duration::from_millis(CHECK_INTERVAL_MS / 2)).await;
-        }
-        panic!("HAProxy never saw {server} UP in {BACKENDS:?}");
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -734,14 +638,6 @@ impl Run {
     }
 }
 
-/// HAProxy: `$HAPROXY` when set, else `haproxy` on PATH.
-fn haproxy_program() -> Option<PathBuf> {
-    match std::env::var_os("HAPROXY") {
-        Some(path) => Some(PathBuf::from(path)).filter(|path| path.is_file()),
-        None => program_on_path("haproxy"),
-    }
-}
-
 async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> Run {
     let began = Instant::now();
     let tag = variant.tag();
@@ -754,15 +650,20 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
     for instance in &mut instances {
         tokio::task::block_in_place(|| instance.start(variant, &database));
     }
-    let haproxy = Haproxy::start(haproxy, &directory, &instances);
+    let servers = instances.each_ref().map(|instance| Server {
+        name: instance.name,
+        port: instance.port,
+        health_port: instance.health_port,
+    });
+    let haproxy = Haproxy::start(haproxy, &directory, &servers, true);
     for instance in &instances {
         haproxy.wait_until_up(instance.name).await;
     }
 
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let http1_address = SocketAddr::from(([127, 0, 0, 1], haproxy.http1_port));
-    let http2_address = SocketAddr::from(([127, 0, 0, 1], haproxy.http2_port));
+    let http1_address = haproxy.address();
+    let http2_address = haproxy.h2_address();
     let spawn = |address, http2, workers: usize, protocol: &str| -> Vec<_> {
         (0..workers)
             .map(|index| {
@@ -776,7 +677,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
     let mut streams = None;
     let mut grpc = None;
     if variant.all_clients() {
-        let port = haproxy.http1_port.to_string();
+        let port = haproxy.port.to_string();
         let client = Client::python(
             "websocket and sse clients",
             STREAMS,
@@ -890,7 +791,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
 
 /// Everything the harness needs from the machine, said out loud when missing.
 fn requirements() -> Option<PathBuf> {
-    let haproxy = haproxy_program();
+    let haproxy = haproxy::program();
     let need = "HAProxy ($HAPROXY or haproxy on PATH; scripts/rolling-restart installs it)";
     if !require(need, haproxy.is_some()) {
         return None;

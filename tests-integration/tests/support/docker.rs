@@ -1,28 +1,18 @@
 //! Real Docker for tests/docker.rs: the private daemon scripts/docker-tests starts
 //! (`$DOCKER_HOST`), the image built from deploy/Dockerfile itself, containers run, stopped,
-//! killed and inspected through the `docker` CLI as a user would, and the clients that load
-//! them: keep-alive HTTP/1.1 workers, HAProxy in front, and the SQLite rows behind.
-//!
-//! The load and HAProxy parts take plain addresses, not processes, so that any test can use
-//! them; tests/http_service.rs and tests/rolling_restart.rs still carry their own copies.
+//! killed and inspected through the `docker` CLI as a user would. The load in front of them is
+//! support/load.rs; HAProxy is support/haproxy.rs.
 
-use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
-
 use super::clients::Client;
-use super::require::{program_on_path, require};
-use super::PATIENCE;
+use super::load::{get, Connection};
+use super::require::require;
+use super::{free_port, PATIENCE};
 
 /// Where every piece of state lives: the daemon's (scripts/docker-tests) and the tests' bind
 /// mounts. Never under /tmp.
@@ -174,15 +164,6 @@ impl Drop for DataDirectory {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// A loopback port free at the time of asking: containers share the host's network.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The service's two ports. The image listens on 0.0.0.0:3000 and :8081; with `--network host`
@@ -402,59 +383,6 @@ pub fn start_stuck_request(container: &Container) -> std::net::TcpStream {
     stream
 }
 
-/// One HTTP/1.1 connection, kept alive until the server says `Connection: close`.
-pub struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-}
-
-/// A complete response: its status, and whether it closes the connection.
-pub struct Answer {
-    pub status: StatusCode,
-    pub closes: bool,
-}
-
-impl Connection {
-    pub async fn open(address: SocketAddr) -> std::io::Result<Connection> {
-        let stream = tokio::net::TcpStream::connect(address).await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(connection);
-        Ok(Connection { sender })
-    }
-
-    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, hyper::Error> {
-        self.sender.ready().await?;
-        let response = self.sender.send_request(request).await?;
-        let status = response.status();
-        let closes = response
-            .headers()
-            .get(hyper::header::CONNECTION)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-        // The whole body, so that "complete response" means complete.
-        response.into_body().collect().await?;
-        Ok(Answer { status, closes })
-    }
-}
-
-pub fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(path)
-        .header("host", "localhost")
-        .body(Full::default())
-        .unwrap()
-}
-
-/// `POST /items`: one row, committed after `work_ms` inside its transaction.
-pub fn post_item(id: &str, work_ms: u64) -> Request<Full<Bytes>> {
-    Request::post(format!("/items?work_ms={work_ms}"))
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
-            r#"{{"id":"{id}","body":"payload {id}"}}"#
-        ))))
-        .unwrap()
-}
-
 /// Polls `/readyz` until it answers `status`; every poll a full round trip, bounded in time.
 pub async fn wait_for_readiness(health: SocketAddr, status: u16) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -469,239 +397,4 @@ pub async fn wait_for_readiness(health: SocketAddr, status: u16) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{health}/readyz never answered {status}");
-}
-
-/// What happened to each request of a load.
-#[derive(Default, Debug)]
-pub struct Tally {
-    /// Requests written to a connection.
-    pub sent: usize,
-    /// The ids of the requests answered 2xx.
-    pub ok_ids: BTreeSet<String>,
-    pub non_2xx: usize,
-    /// Requests sent that got no complete response.
-    pub errors: usize,
-    /// Connections refused: no request was sent. A worker stops at its first, which is how a
-    /// load straight at one service ends once the service stops accepting.
-    pub refused: usize,
-    /// Each failed request, for the record.
-    pub failures: Vec<String>,
-}
-
-impl Tally {
-    /// Requests sent and lost: answered with an error status, or not answered at all.
-    pub fn failed(&self) -> usize {
-        self.non_2xx + self.errors
-    }
-
-    fn add(&mut self, part: Tally) {
-        self.sent += part.sent;
-        self.ok_ids.extend(part.ok_ids);
-        self.non_2xx += part.non_2xx;
-        self.errors += part.errors;
-        self.refused += part.refused;
-        self.failures.extend(part.failures);
-    }
-}
-
-/// A steady load of `POST /items` from keep-alive workers, each request with an id of its own.
-pub struct Load {
-    stop: Arc<AtomicBool>,
-    completed: Arc<AtomicUsize>,
-    workers: Vec<tokio::task::JoinHandle<Tally>>,
-}
-
-impl Load {
-    pub fn start(address: SocketAddr, workers: usize, tag: &str, work_ms: u64) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let completed = Arc::new(AtomicUsize::new(0));
-        let workers = (0..workers)
-            .map(|index| {
-                let id_prefix = format!("{tag}-w{index}");
-                let (stop, completed) = (stop.clone(), completed.clone());
-                tokio::spawn(worker(address, id_prefix, work_ms, stop, completed))
-            })
-            .collect();
-        Load {
-            stop,
-            completed,
-            workers,
-        }
-    }
-
-    /// Waits until `count` requests have completed, whatever their outcome.
-    pub async fn wait_for_completed(&self, count: usize) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while self.completed.load(Ordering::Relaxed) < count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the load never got going"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Tells the workers to stop after their current request, and adds up what they saw.
-    pub async fn finish(self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut tally = Tally::default();
-        for worker in self.workers {
-            let part = tokio::time::timeout(PATIENCE, worker)
-                .await
-                .expect("a load worker hung")
-                .unwrap();
-            tally.add(part);
-        }
-        tally
-    }
-}
-
-async fn worker(
-    address: SocketAddr,
-    id_prefix: String,
-    work_ms: u64,
-    stop: Arc<AtomicBool>,
-    completed: Arc<AtomicUsize>,
-) -> Tally {
-    let mut tally = Tally::default();
-    let mut connection: Option<Connection> = None;
-    while !stop.load(Ordering::Relaxed) {
-        if connection.is_none() {
-            match Connection::open(address).await {
-                Ok(opened) => connection = Some(opened),
-                Err(_) => {
-                    tally.refused += 1;
-                    break;
-                }
-            }
-        }
-        let id = format!("{id_prefix}-{}", tally.sent);
-        tally.sent += 1;
-        let outcome = connection
-            .as_mut()
-            .unwrap()
-            .send(post_item(&id, work_ms))
-            .await;
-        match outcome {
-            Ok(answer) => {
-                if answer.closes {
-                    connection = None;
-                }
-                if answer.status.is_success() {
-                    tally.ok_ids.insert(id);
-                } else {
-                    tally.non_2xx += 1;
-                    tally.failures.push(format!("{id}: {}", answer.status));
-                }
-            }
-            Err(error) => {
-                connection = None;
-                tally.errors += 1;
-                tally.failures.push(format!("{id}: {error}"));
-            }
-        }
-        completed.fetch_add(1, Ordering::Relaxed);
-    }
-    tally
-}
-
-/// The ids in the database at `path`, after `PRAGMA integrity_check` has passed.
-pub async fn database_rows(path: &Path) -> BTreeSet<String> {
-    use sqlx::Connection as _;
-    let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&mut connection)
-        .await
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM items")
-        .fetch_all(&mut connection)
-        .await
-        .unwrap();
-    ids.into_iter().collect()
-}
-
-/// HAProxy: `$HAPROXY` when set, else `haproxy` on PATH.
-pub fn haproxy_program() -> Option<PathBuf> {
-    match std::env::var_os("HAPROXY") {
-        Some(path) => Some(PathBuf::from(path)).filter(|path| path.is_file()),
-        None => program_on_path("haproxy"),
-    }
-}
-
-/// HAProxy checks every 100 ms and marks a server down after 2 failures: detection within
-/// 300 ms, well inside a 1 s pre-stop.
-const CHECK_INTERVAL_MS: u64 = 100;
-
-/// A real HAProxy on loopback in front of named backends: active `/readyz` checks on each
-/// backend's health port, and `retries 0`, so that no failure is hidden from the clients.
-pub struct Haproxy {
-    child: Child,
-    pub port: u16,
-    stats_port: u16,
-}
-
-impl Haproxy {
-    pub fn start(program: &Path, directory: &Path, backends: &[(&str, Ports)]) -> Haproxy {
-        let port = free_port();
-        let stats_port = free_port();
-        let servers: String = backends
-            .iter()
-            .map(|(name, ports)| {
-                format!(
-                    "    server {name} 127.0.0.1:{} check port {} inter {CHECK_INTERVAL_MS}ms fall 2 rise 1\n",
-                    ports.http, ports.health
-                )
-            })
-            .collect();
-        let config = format!(
-            "global\n    maxconn 1000\n\
-             defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
-             frontend web\n    bind 127.0.0.1:{port}\n    default_backend services\n\
-             backend services\n    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n{servers}\
-             listen stats\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /stats\n"
-        );
-        let path = directory.join("haproxy.cfg");
-        std::fs::write(&path, config).unwrap();
-        let child = Command::new(program)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy");
-        Haproxy {
-            child,
-            port,
-            stats_port,
-        }
-    }
-
-    pub fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// Waits until HAProxy's own health checks see `server` with `status` (UP or DOWN).
-    pub async fn wait_for(&self, server: &str, status: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if let Ok(csv) = super::haproxy::stats_csv(self.stats_port).await {
-                if super::haproxy::shows(&csv, "services", server, status) {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(CHECK_INTERVAL_MS / 2)).await;
-        }
-        panic!("HAProxy never saw {server} {status}");
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -1,12 +1,146 @@
-//! HAProxy's own view of its servers, read from its stats page: the restart harnesses wait on it
-//! before they stop the next instance.
+//! A real HAProxy on loopback for the restart harnesses (processes, containers), and its own
+//! view of its servers, read from its stats page: the harnesses wait on it before they stop the
+//! next instance.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+
+use super::require::program_on_path;
+use super::{free_port, PATIENCE};
+
+/// HAProxy checks every 100 ms and marks a server down after 2 failures: detection within
+/// 300 ms, well inside a 1 s pre-stop.
+pub const CHECK_INTERVAL_MS: u64 = 100;
+
+/// HAProxy: `$HAPROXY` when set, else `haproxy` on PATH.
+pub fn program() -> Option<PathBuf> {
+    match std::env::var_os("HAPROXY") {
+        Some(path) => Some(PathBuf::from(path)).filter(|path| path.is_file()),
+        None => program_on_path("haproxy"),
+    }
+}
+
+/// One server behind the proxy, on loopback.
+pub struct Server<'a> {
+    pub name: &'a str,
+    pub port: u16,
+    /// Where its `/readyz` answers, when not on `port`.
+    pub health_port: Option<u16>,
+}
+
+/// A real HAProxy in front of the servers: active `/readyz` checks, and `retries 0`, so that no
+/// failure is hidden from the clients. Killed when dropped.
+pub struct Haproxy {
+    child: Child,
+    /// The HTTP/1.1 frontend (backend `services`).
+    pub port: u16,
+    /// With [`Haproxy::start`]'s `with_h2`: the HTTP/2 frontend (backend `services_h2`, the same
+    /// servers reached over HTTP/2).
+    pub h2_port: Option<u16>,
+    stats_port: u16,
+}
+
+impl Haproxy {
+    pub fn start(program: &Path, directory: &Path, servers: &[Server], with_h2: bool) -> Haproxy {
+        let port = free_port();
+        let h2_port = with_h2.then(free_port);
+        let stats_port = free_port();
+        let server_lines = |proto: &str| -> String {
+            servers
+                .iter()
+                .map(|server| {
+                    let check_port = server
+                        .health_port
+                        .map(|port| format!(" port {port}"))
+                        .unwrap_or_default();
+                    format!(
+                        "    server {} 127.0.0.1:{}{proto} check{check_port} inter {CHECK_INTERVAL_MS}ms fall 2 rise 1\n",
+                        server.name, server.port
+                    )
+                })
+                .collect()
+        };
+        let check = "    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n";
+        let mut config = format!(
+            "global\n    maxconn 1000\n\
+             defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n    timeout tunnel 60s\n\
+             frontend web\n    bind 127.0.0.1:{port}\n    default_backend services\n\
+             backend services\n{check}{}\
+             listen stats\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /stats\n",
+            server_lines(""),
+        );
+        if let Some(h2_port) = h2_port {
+            config.push_str(&format!(
+                "frontend web_h2\n    bind 127.0.0.1:{h2_port} proto h2\n    default_backend services_h2\n\
+                 backend services_h2\n{check}{}",
+                server_lines(" proto h2"),
+            ));
+        }
+        let path = directory.join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new(program)
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haproxy");
+        Haproxy {
+            child,
+            port,
+            h2_port,
+            stats_port,
+        }
+    }
+
+    /// The HTTP/1.1 frontend's address.
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The HTTP/2 frontend's address; only with `with_h2`.
+    pub fn h2_address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.h2_port.expect("started with_h2")))
+    }
+
+    /// Waits until HAProxy's own health checks see `server` UP in every backend.
+    pub async fn wait_until_up(&self, server: &str) {
+        let backends: &[&str] = if self.h2_port.is_some() {
+            &["services", "services_h2"]
+        } else {
+            &["services"]
+        };
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if let Ok(csv) = stats_csv(self.stats_port).await {
+                if backends
+                    .iter()
+                    .all(|backend| shows(&csv, backend, server, "UP"))
+                {
+                    return;
+                }
+            }
+            // Polling HAProxy's view: it has no way to tell us when a check flips.
+            tokio::time::sleep(Duration::from_millis(CHECK_INTERVAL_MS / 2)).await;
+        }
+        panic!("HAProxy never saw {server} UP in {backends:?}");
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// The stats page as CSV (`GET /stats;csv` on the stats port), over one HTTP/1.1 connection.
 pub async fn stats_csv(

@@ -9,7 +9,7 @@
 //! folder that the script bind-mounts into the container at the same path.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +22,8 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-use super::fixture_path;
 use super::require::require;
+use super::{fixture_path, free_port};
 
 /// The longest any one `systemctl` call may take: far above what any test asks of systemd.
 const COMMAND_LIMIT: Duration = Duration::from_secs(60);
@@ -273,15 +273,6 @@ pub fn deploy_file(name: &str) -> String {
         .join("../deploy")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
-
-/// A loopback port nothing listens on now (the container shares the host's network).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One service unit under test: deploy/graceful-service.service installed as `NAME.service`
