@@ -9,11 +9,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::docker::{
-    start_stuck_request, wait_for_readiness, Container, DataDirectory, Image, Ports,
-};
+use support::docker::{start_stuck_request, Container, DataDirectory, Image, Ports};
 use support::haproxy::{self, Haproxy, Server};
-use support::load::{database_rows, Load, Tally};
+use support::load::{database_rows, wait_for_readiness, Load, Tally};
 use support::require::require;
 
 /// What `docker stop` waits by default before SIGKILL.

@@ -10,11 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
+use hyper::StatusCode;
+use support::load::{database_rows, get, post_item, wait_for_readiness, Answer, Connection};
 use support::{Fixture, Signal, PATIENCE};
 
 /// A running `examples/service`, with its addresses read from its own log lines.
@@ -78,62 +76,6 @@ impl Service {
     }
 }
 
-/// One HTTP/1.1 connection, kept alive until the server says `Connection: close`.
-struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-}
-
-struct Answer {
-    status: StatusCode,
-    closes: bool,
-    body: String,
-}
-
-impl Connection {
-    async fn open(address: SocketAddr) -> std::io::Result<Connection> {
-        let stream = tokio::net::TcpStream::connect(address).await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(connection);
-        Ok(Connection { sender })
-    }
-
-    async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, hyper::Error> {
-        self.sender.ready().await?;
-        let response = self.sender.send_request(request).await?;
-        let status = response.status();
-        let closes = response
-            .headers()
-            .get(hyper::header::CONNECTION)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-        // The whole body, so that "complete response" means complete.
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok(Answer {
-            status,
-            closes,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        })
-    }
-}
-
-fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(path)
-        .header("host", "localhost")
-        .body(Full::default())
-        .unwrap()
-}
-
-fn post_item(id: &str, work_ms: u64) -> Request<Full<Bytes>> {
-    Request::post(format!("/items?work_ms={work_ms}"))
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
-            r#"{{"id":"{id}","body":"payload {id}"}}"#
-        ))))
-        .unwrap()
-}
-
 async fn get_once(address: SocketAddr, path: &str) -> Answer {
     Connection::open(address)
         .await
@@ -141,22 +83,6 @@ async fn get_once(address: SocketAddr, path: &str) -> Answer {
         .send(get(path))
         .await
         .unwrap()
-}
-
-/// Polls `/readyz` until it answers `status`; every poll is a full round trip, bounded in time.
-async fn wait_for_readiness(health: SocketAddr, status: u16) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(mut connection) = Connection::open(health).await {
-            if let Ok(answer) = connection.send(get("/readyz")).await {
-                if answer.status.as_u16() == status {
-                    return;
-                }
-            }
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("/readyz never answered {status}");
 }
 
 /// What happened to each request of a trial.
@@ -283,24 +209,6 @@ async fn zero_loss_trial(trial: usize) -> (Tally, usize) {
     (tally, rows.len())
 }
 
-/// The ids in the database, after `PRAGMA integrity_check` has passed.
-async fn database_rows(path: &std::path::Path) -> BTreeSet<String> {
-    use sqlx::Connection as _;
-    let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&mut connection)
-        .await
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM items")
-        .fetch_all(&mut connection)
-        .await
-        .unwrap();
-    ids.into_iter().collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_load_loses_nothing_over_three_trials() {
     for trial in 0..3 {
@@ -422,12 +330,7 @@ async fn an_open_event_stream_ends_at_stop_accepting_instead_of_holding_the_exit
         .parse()
         .unwrap();
     let mut connection = Connection::open(address).await.unwrap();
-    connection.sender.ready().await.unwrap();
-    let response = connection
-        .sender
-        .send_request(get("/events"))
-        .await
-        .unwrap();
+    let response = connection.send_streaming(get("/events")).await.unwrap();
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();
     // The first tick proves the stream is live before the signal.

@@ -10,9 +10,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::clients::Client;
-use super::load::{get, Connection};
+use super::free_port;
 use super::require::require;
-use super::{free_port, PATIENCE};
 
 /// Where every piece of state lives: the daemon's (scripts/docker-tests) and the tests' bind
 /// mounts. Never under /tmp.
@@ -381,20 +380,4 @@ pub fn start_stuck_request(container: &Container) -> std::net::TcpStream {
         .unwrap();
     container.wait_for_line("stuck request entered");
     stream
-}
-
-/// Polls `/readyz` until it answers `status`; every poll a full round trip, bounded in time.
-pub async fn wait_for_readiness(health: SocketAddr, status: u16) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(mut connection) = Connection::open(health).await {
-            if let Ok(answer) = connection.send(get("/readyz")).await {
-                if answer.status.as_u16() == status {
-                    return;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{health}/readyz never answered {status}");
 }

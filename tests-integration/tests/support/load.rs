@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
+use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use super::PATIENCE;
@@ -22,10 +22,11 @@ pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
 }
 
-/// A complete response: its status, and whether it closes the connection.
+/// A complete response: its status, whether it closes the connection, and its body.
 pub struct Answer {
     pub status: StatusCode,
     pub closes: bool,
+    pub body: String,
 }
 
 impl Connection {
@@ -38,17 +39,29 @@ impl Connection {
         Ok(Connection { sender })
     }
 
-    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, hyper::Error> {
+    /// Sends `request` and returns the response as it arrives, its body still to be read.
+    pub async fn send_streaming(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, hyper::Error> {
         self.sender.ready().await?;
-        let response = self.sender.send_request(request).await?;
+        self.sender.send_request(request).await
+    }
+
+    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, hyper::Error> {
+        let response = self.send_streaming(request).await?;
         let status = response.status();
         let closes = response
             .headers()
             .get(hyper::header::CONNECTION)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
         // The whole body, so that "complete response" means complete.
-        response.into_body().collect().await?;
-        Ok(Answer { status, closes })
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Answer {
+            status,
+            closes,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
     }
 }
 
@@ -68,6 +81,22 @@ pub fn post_item(id: &str, work_ms: u64) -> Request<Full<Bytes>> {
             r#"{{"id":"{id}","body":"payload {id}"}}"#
         ))))
         .unwrap()
+}
+
+/// Polls `/readyz` until it answers `status`; every poll a full round trip, bounded in time.
+pub async fn wait_for_readiness(health: SocketAddr, status: u16) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(mut connection) = Connection::open(health).await {
+            if let Ok(answer) = connection.send(get("/readyz")).await {
+                if answer.status.as_u16() == status {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{health}/readyz never answered {status}");
 }
 
 /// What happened to each request of a load.

@@ -508,14 +508,11 @@ async fn post_item(address: SocketAddr, id: &str, work_ms: u64) -> Outcome {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
-        let request = Request::post(format!("/items?work_ms={work_ms}"))
-            .header("host", "localhost")
-            .header("connection", "close")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(format!(
-                r#"{{"id":"{id}","body":"systemd"}}"#
-            ))))
-            .unwrap();
+        let mut request = super::load::post_item(id, work_ms);
+        request.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
         let response = sender.send_request(request).await?;
         let status = response.status();
         response.into_body().collect().await?;
@@ -531,22 +528,12 @@ async fn post_item(address: SocketAddr, id: &str, work_ms: u64) -> Outcome {
 
 /// The ids in the service's database that start with `tag`.
 pub fn rows(database: &Path, tag: &str) -> BTreeSet<String> {
-    use sqlx::Connection as _;
-    let url = format!("sqlite://{}", database.display());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let mut connection = sqlx::SqliteConnection::connect(&url)
-            .await
-            .unwrap_or_else(|error| panic!("{url}: {error}"));
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM items")
-            .fetch_all(&mut connection)
-            .await
-            .unwrap();
-        ids.into_iter().filter(|id| id.starts_with(tag)).collect()
-    })
+    let ids = runtime.block_on(super::load::database_rows(database));
+    ids.into_iter().filter(|id| id.starts_with(tag)).collect()
 }
 
 /// `GET path` on a new connection; the status, or the error.
