@@ -27,7 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::clients::{require_python_module, Client, ClientOutput};
 use support::haproxy::{self, Haproxy, Server};
 use support::require::require;
-use support::{fixture_path, free_port, Fixture, Signal};
+use support::{fixture_path, free_port, Fixture};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -133,19 +133,7 @@ impl Instance {
     }
 
     fn stop(&mut self) {
-        let mut process = self.process.take().unwrap();
-        process.signal(Signal::SIGTERM);
-        let finished = process.wait_exit();
-        for line in finished.stdout.iter().filter(|line| line.contains("ERROR")) {
-            println!("    {}: {line}", self.name);
-        }
-        assert!(
-            finished.code == Some(0) || finished.code.is_none(),
-            "{}: {:?}\n{}",
-            self.name,
-            finished.code,
-            finished.stderr
-        );
+        self.process.take().unwrap().stop_instance(self.name);
     }
 }
 
