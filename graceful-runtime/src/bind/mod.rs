@@ -112,7 +112,7 @@ mod inherited {
                         Info,
                         "socket activation: systemd passed {} socket(s): {}",
                         inherited.slots.len(),
-                        Listing(&inherited.slots)
+                        Joined(&inherited.slots, "; ")
                     );
                     Ok(inherited)
                 }
@@ -173,31 +173,16 @@ mod inherited {
         }
     }
 
-    /// Slots as one line of a log.
-    struct Listing<'a>(&'a [Slot]);
+    /// Items as one line of a log, `separator` between them.
+    struct Joined<'a, T>(&'a [T], &'static str);
 
-    impl fmt::Display for Listing<'_> {
+    impl<T: fmt::Display> fmt::Display for Joined<'_, T> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            for (index, slot) in self.0.iter().enumerate() {
+            for (index, item) in self.0.iter().enumerate() {
                 if index > 0 {
-                    f.write_str("; ")?;
+                    f.write_str(self.1)?;
                 }
-                write!(f, "{slot}")?;
-            }
-            Ok(())
-        }
-    }
-
-    /// Addresses as one line of a log.
-    struct Addresses<'a>(&'a [SocketAddr]);
-
-    impl fmt::Display for Addresses<'_> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            for (index, address) in self.0.iter().enumerate() {
-                if index > 0 {
-                    f.write_str(", ")?;
-                }
-                write!(f, "{address}")?;
+                write!(f, "{item}")?;
             }
             Ok(())
         }
@@ -247,9 +232,11 @@ mod inherited {
         }
         let taken = lock(inherited).take_for_addresses(addresses)?;
         match taken {
-            Some((slot, listener)) => {
-                hand_out(&format!("bind({})", Addresses(addresses)), slot, listener)
-            }
+            Some((slot, listener)) => hand_out(
+                &format!("bind({})", Joined(addresses, ", ")),
+                slot,
+                listener,
+            ),
             None => {
                 bind_here(
                     &resolved?[..],
