@@ -174,7 +174,7 @@ fn check_is_not_serving_before_ready_and_serving_after() {
         return;
     };
     let mut server = Fixture::start("grpc_late_ready", &[("LISTEN_ADDR", "127.0.0.1:0")]);
-    let address = listening_address(&server);
+    let address = server.listening_address();
 
     let before = client.check(address, "");
     let greeter_before = client.check(address, "greeter.Greeter");
@@ -199,7 +199,7 @@ fn check_answers_not_serving_within_100ms_of_sigterm() {
         return;
     };
     let mut server = start_example();
-    let address = listening_address(&server);
+    let address = server.listening_address();
     // The channel is connected and the server serving before the signal.
     assert_eq!(field(&client.check(address, ""), "status"), Some("SERVING"));
 
@@ -232,7 +232,7 @@ fn watch_opened_before_sigterm_gets_not_serving_then_ends_at_stop_accepting() {
         return;
     };
     let mut server = start_example();
-    let address = listening_address(&server);
+    let address = server.listening_address();
     let watch = client.send("watch", &[("target", &address.to_string())]);
     client.wait(&watch, "status=SERVING");
 
@@ -273,7 +273,7 @@ fn check_of_an_unknown_service_is_not_found() {
         return;
     };
     let server = start_example();
-    let address = listening_address(&server);
+    let address = server.listening_address();
 
     let answer = client.check(address, "no.such.Service");
 
@@ -291,7 +291,7 @@ fn unary_call_during_pre_stop_succeeds() {
         return;
     };
     let mut server = start_example();
-    let address = listening_address(&server);
+    let address = server.listening_address();
     // The same channel before and during pre-stop: its connection gets GOAWAY at the signal.
     let before = client.hello(address);
 
@@ -321,7 +321,7 @@ fn stream_open_at_stop_accepting_ends_with_unavailable() {
         return;
     };
     let mut server = start_example();
-    let address = listening_address(&server);
+    let address = server.listening_address();
     let count = client.send("count", &[("target", &address.to_string())]);
     client.wait(&count, "number=0");
 
@@ -351,7 +351,7 @@ fn exits_0_well_before_drain_timeout_with_streams_open() {
         return;
     };
     let mut server = start_example();
-    let address = listening_address(&server);
+    let address = server.listening_address();
     let target = address.to_string();
     let count = client.send("count", &[("target", &target)]);
     let watch = client.send("watch", &[("target", &target)]);
@@ -479,7 +479,7 @@ impl Instance {
             Server::PlainTonic => fixture_path("plain_tonic"),
         };
         let process = Fixture::start_path(binary, &with_timeouts(&[("LISTEN_ADDR", &listen)]));
-        assert_eq!(listening_address(&process), self.address);
+        assert_eq!(process.listening_address(), self.address);
         self.process = Some(process);
     }
 
@@ -646,15 +646,6 @@ fn with_timeouts<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     ];
     all.extend_from_slice(env);
     all
-}
-
-/// The address in the server's `listening on ADDR` line.
-fn listening_address(server: &Fixture) -> SocketAddr {
-    let line = server.wait_for_line(true, "listening on ");
-    let address = line.rsplit(' ').next().unwrap();
-    address
-        .parse()
-        .unwrap_or_else(|error| panic!("{line:?}: {error}"))
 }
 
 /// SIGTERM, then the exit.

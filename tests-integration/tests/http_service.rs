@@ -322,13 +322,7 @@ async fn a_stuck_request_is_named_at_the_drain_timeout_and_the_process_exits_1()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_event_stream_ends_at_stop_accepting_instead_of_holding_the_exit() {
     let mut server = Fixture::start("streaming", &[("LISTEN_ADDR", "127.0.0.1:0")]);
-    let address: SocketAddr = server
-        .wait_for_line(true, "listening on ")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let address = server.listening_address();
     let mut connection = Connection::open(address).await.unwrap();
     let response = connection.send_streaming(get("/events")).await.unwrap();
     assert_eq!(response.status(), 200);

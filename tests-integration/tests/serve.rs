@@ -58,13 +58,7 @@ impl App {
         // Later entries win: a test's own settings override the defaults above.
         all.extend_from_slice(env);
         let process = Fixture::start("serve_app", &all);
-        let address = process
-            .wait_for_line(true, "listening on ")
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let address = process.listening_address();
         App { process, address }
     }
 
