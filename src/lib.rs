@@ -32,7 +32,7 @@ pub use graceful_runtime::{livez, readyz};
 #[cfg(feature = "serve")]
 pub use graceful_runtime::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
 #[cfg(feature = "tower")]
-pub use graceful_runtime::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
+pub use graceful_runtime::{TrackLayer, TrackService, TrackedFuture};
 
 #[doc(hidden)]
 pub use graceful_runtime::__private;

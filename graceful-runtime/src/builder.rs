@@ -204,10 +204,10 @@ impl Builder {
         }
         let budget = Budget::new(&config, &crate::hooks::HOOKS);
         #[cfg(feature = "health")]
-        let health_listener = match crate::serving::health_server::address(self.health, |name| {
+        let health_listener = match crate::health_endpoints::port::address(self.health, |name| {
             std::env::var_os(name)
         })
-        .and_then(|address| address.map(crate::serving::health_server::bind).transpose())
+        .and_then(|address| address.map(crate::health_endpoints::port::bind).transpose())
         {
             Ok(listener) => listener,
             Err(error) => return startup_error(format_args!("{error}")),
@@ -218,12 +218,12 @@ impl Builder {
                 return startup_error(format_args!("cannot build the tokio runtime: {error}"))
             }
         };
-        let controller = Controller::global();
+        let controller = crate::global::controller();
         {
             let _context = runtime.enter();
             #[cfg(feature = "health")]
             if let Some(listener) = health_listener {
-                if let Err(error) = crate::serving::health_server::spawn(listener) {
+                if let Err(error) = crate::health_endpoints::port::spawn(listener) {
                     return startup_error(format_args!("cannot serve the health port: {error}"));
                 }
             }

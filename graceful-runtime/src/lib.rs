@@ -7,8 +7,13 @@ mod bind;
 mod budget;
 mod builder;
 mod config;
+#[cfg(feature = "tower")]
+mod counted_response;
+mod global;
 #[cfg(feature = "grpc")]
 mod grpc;
+#[cfg(any(feature = "tower", feature = "health"))]
+mod health_endpoints;
 mod hooks;
 mod inflight;
 mod log;
@@ -20,11 +25,11 @@ pub mod report;
 mod sequence;
 #[cfg(feature = "serve")]
 mod serve;
-#[cfg(any(feature = "tower", feature = "health"))]
-mod serving;
 mod signals;
 mod sync;
 mod systemd;
+#[cfg(feature = "tower")]
+mod track_layer;
 
 #[doc(hidden)]
 pub mod __private;
@@ -45,18 +50,14 @@ pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "grpc")]
 pub use grpc::{grpc_health, GrpcHealth};
+#[cfg(any(feature = "tower", feature = "health"))]
+pub use health_endpoints::{livez, readyz};
 #[cfg(feature = "serve")]
 pub use serve::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
-#[cfg(any(feature = "tower", feature = "health"))]
-pub use serving::{livez, readyz};
 #[cfg(feature = "tower")]
-pub use serving::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
+pub use track_layer::{TrackLayer, TrackService, TrackedFuture};
 
-use sequence::Controller;
-
-fn controller() -> &'static Controller {
-    Controller::global()
-}
+use global::controller;
 
 /// Listens on `addr`, like `tokio::net::TcpListener::bind`, or adopts the listening socket
 /// systemd passed for it (socket activation: `LISTEN_FDS`), so that connections queue in the

@@ -1,8 +1,6 @@
 //! Graceful's health as a `tokio::sync::watch` channel, so that Watch streams wake on a change
 //! instead of polling. One observer per controller feeds it; every `GrpcHealth` shares it.
 
-use std::sync::OnceLock;
-
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -12,23 +10,15 @@ use crate::sequence::Controller;
 
 /// A controller's health, followed as it changes.
 #[derive(Clone)]
-pub(super) struct HealthFeed {
+pub(crate) struct HealthFeed {
     controller: &'static Controller,
     health: watch::Receiver<Health>,
 }
 
 impl HealthFeed {
-    /// The feed of the process-wide controller: subscribed on first use, once per process.
-    pub(super) fn global() -> HealthFeed {
-        static GLOBAL: OnceLock<HealthFeed> = OnceLock::new();
-        GLOBAL
-            .get_or_init(|| HealthFeed::follow(Controller::global()))
-            .clone()
-    }
-
     /// Subscribes to `controller`. Each call adds an observer for good: call it once per
     /// controller and clone the result.
-    pub(super) fn follow(controller: &'static Controller) -> HealthFeed {
+    pub(crate) fn follow(controller: &'static Controller) -> HealthFeed {
         let (sender, health) = watch::channel(controller.health());
         let observer = sender.clone();
         controller.subscribe(move |event| {

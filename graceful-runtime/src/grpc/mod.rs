@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use tonic::server::NamedService;
 use tonic_health::pb::health_server::{HealthServer, SERVICE_NAME};
 
-use feed::HealthFeed;
+pub(crate) use feed::HealthFeed;
 use responder::Responder;
 
 /// The `grpc.health.v1.Health` service, following graceful's health.
@@ -74,7 +74,7 @@ pub struct GrpcHealth {
 /// # drop(health);
 /// ```
 pub fn grpc_health() -> GrpcHealth {
-    GrpcHealth::following(HealthFeed::global())
+    GrpcHealth::following(crate::global::grpc_health_feed())
 }
 
 impl GrpcHealth {

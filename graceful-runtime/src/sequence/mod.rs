@@ -7,7 +7,7 @@
 //! [`Observers`] and hear every change as it happens.
 //!
 //! A controller is an ordinary value: tests make as many as they like. The process-wide one
-//! (`Controller::global`) is a thin layer over it.
+//! lives in `global.rs`.
 
 mod clock;
 mod drive;
@@ -19,7 +19,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -81,8 +81,6 @@ pub(crate) enum SignalAction {
     ForceExit(u8),
 }
 
-static GLOBAL: LazyLock<Controller> = LazyLock::new(|| Controller::new(&crate::inflight::GLOBAL));
-
 impl Controller {
     pub(crate) fn new(inflight: &'static InFlight) -> Controller {
         Controller {
@@ -99,11 +97,6 @@ impl Controller {
             budget: Mutex::new(None),
             observers: Observers::default(),
         }
-    }
-
-    /// The process-wide controller behind the free functions and `#[graceful::main]`.
-    pub(crate) fn global() -> &'static Controller {
-        &GLOBAL
     }
 
     pub(crate) fn inflight(&self) -> &'static InFlight {

@@ -24,9 +24,9 @@ use tokio::sync::Semaphore;
 use crate::inflight::SiteKind;
 use crate::log::event;
 use crate::sequence::Controller;
-pub(crate) use connection::RequestOnConnection;
 use connection::{ConnectionState, GracefulConnection};
 pub use listener::Listener;
+use rpc_sites::RpcSites;
 use service::{ConnectionService, CountingService};
 pub use service::{HyperService, IntoHttpService, TowerService};
 
@@ -84,6 +84,7 @@ where
         listener,
         service,
         settings: Settings::default(),
+        controller: crate::global::controller(),
         _marker: PhantomData,
     }
 }
@@ -115,6 +116,8 @@ pub struct Serve<L, S, M> {
     listener: L,
     service: S,
     settings: Settings,
+    /// Whose shutdown it follows, and where its requests count.
+    controller: &'static Controller,
     _marker: PhantomData<fn() -> M>,
 }
 
@@ -211,7 +214,7 @@ where
             self.listener,
             self.service.into_hyper(),
             self.settings,
-            Controller::global(),
+            self.controller,
         ))
     }
 }
@@ -244,6 +247,7 @@ async fn run<L: Listener, S: ConnectionService>(
         settings,
         controller,
         limit: Arc::new(Semaphore::new(settings.max_connections)),
+        rpc_sites: Arc::new(RpcSites::new()),
     };
     let stop_accepting = controller.stop_accepting().clone();
     loop {
@@ -300,6 +304,7 @@ struct Server<S> {
     settings: Settings,
     controller: &'static Controller,
     limit: Arc<Semaphore>,
+    rpc_sites: Arc<RpcSites>,
 }
 
 impl<S: ConnectionService> Server<S> {
@@ -315,6 +320,7 @@ impl<S: ConnectionService> Server<S> {
                 .controller
                 .inflight()
                 .site_of_kind("http", SiteKind::Request),
+            rpc_sites: Arc::clone(&self.rpc_sites),
             connection: Arc::clone(&state),
         };
         let connection = Box::pin(

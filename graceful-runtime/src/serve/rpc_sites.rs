@@ -18,7 +18,7 @@ const MOST_METHODS: usize = 256;
 /// set, never changes: a lookup takes no lock, which every gRPC call does.
 const SLOTS: usize = 2 * MOST_METHODS;
 
-/// The sites given to gRPC methods so far.
+/// The sites given to gRPC methods so far by one server.
 pub(crate) struct RpcSites {
     slots: [OnceLock<&'static Site>; SLOTS],
     named: AtomicUsize,
@@ -27,18 +27,12 @@ pub(crate) struct RpcSites {
 }
 
 impl RpcSites {
-    fn new() -> RpcSites {
+    pub(crate) fn new() -> RpcSites {
         RpcSites {
             slots: [const { OnceLock::new() }; SLOTS],
             named: AtomicUsize::new(0),
             hasher: RandomState::new(),
         }
-    }
-
-    /// The table of the process.
-    pub(crate) fn global() -> &'static RpcSites {
-        static GLOBAL: OnceLock<RpcSites> = OnceLock::new();
-        GLOBAL.get_or_init(RpcSites::new)
     }
 
     /// The site a request counts under: its method path for a gRPC call (`content-type:

@@ -10,10 +10,11 @@ use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::service::TowerToHyperService;
 
-use super::connection::ConnectionState;
-use crate::inflight::Site;
+use super::connection::{ConnectionState, RequestOnConnection};
+use super::rpc_sites::RpcSites;
+use crate::counted_response::{CountedBody, CountedFuture};
+use crate::inflight::{InFlightGuard, Site};
 use crate::sequence::Controller;
-use crate::serving::{CountedFuture, RequestGuard, TrackedBody};
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -113,30 +114,33 @@ impl<S: ConnectionService> sealed::Sealed<HyperService> for S {
 pub(crate) struct CountingService<S> {
     pub(crate) inner: S,
     pub(crate) controller: &'static Controller,
+    /// Where a request counts when it is not a gRPC call with a site of its own.
     pub(crate) site: &'static Site,
+    pub(crate) rpc_sites: Arc<RpcSites>,
     pub(crate) connection: Arc<ConnectionState>,
 }
+
+/// What a request holds until its response body ends: its count at its site, and its place
+/// among the requests of its connection.
+type RequestGuard = (InFlightGuard, RequestOnConnection);
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for CountingService<S>
 where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
 {
-    type Response = Response<TrackedBody<B>>;
+    type Response = Response<CountedBody<B, RequestGuard>>;
     type Error = S::Error;
-    type Future = CountedFuture<S::Future>;
+    type Future = CountedFuture<S::Future, RequestGuard>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let version = request.version();
-        let site = super::rpc_sites::RpcSites::global().site_for(
-            &request,
-            self.controller.inflight(),
-            self.site,
+        let site = self
+            .rpc_sites
+            .site_for(&request, self.controller.inflight(), self.site);
+        let guard = (
+            site.enter(),
+            self.connection.request_started(version == Version::HTTP_2),
         );
-        let guard = RequestGuard {
-            _in_flight: site.enter(),
-            _on_connection: Some(self.connection.request_started(version == Version::HTTP_2)),
-        };
-        let http1 = matches!(version, Version::HTTP_10 | Version::HTTP_11);
-        CountedFuture::new(self.inner.call(request), self.controller, guard, http1)
+        CountedFuture::new(self.inner.call(request), self.controller, guard, version)
     }
 }

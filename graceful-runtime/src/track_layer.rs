@@ -1,7 +1,6 @@
 //! `TrackLayer`: counts each request in flight from the handler's start until its response has
 //! been handed over (a small body of known size) or its body has ended (anything else), and once
-//! draining asks HTTP/1 clients to reconnect elsewhere (`Connection: close`). The counted future
-//! and body are shared with `serve`.
+//! draining asks HTTP/1 clients to reconnect elsewhere (`Connection: close`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,11 +8,12 @@ use std::task::{Context, Poll};
 
 use axum_core::body::Body as AxumBody;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, Version};
-use http_body::{Body, Frame, SizeHint};
+use http::{Request, Response};
+use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::counted_response::{CountedBody, CountedFuture};
 use crate::inflight::{InFlightGuard, Site, SiteKind};
 use crate::sequence::Controller;
 
@@ -63,7 +63,12 @@ impl TrackLayer {
 
     /// Counts under the site `name`; a name used twice is one site in reports.
     pub fn named(name: &'static str) -> TrackLayer {
-        let controller = Controller::global();
+        TrackLayer::serving(crate::global::controller(), name)
+    }
+
+    /// Counts under the site `name` of `controller`, and asks for `Connection: close` once that
+    /// controller's shutdown has begun.
+    pub(crate) fn serving(controller: &'static Controller, name: &'static str) -> TrackLayer {
         TrackLayer {
             controller,
             site: controller.inflight().site_of_kind(name, SiteKind::Request),
@@ -126,16 +131,10 @@ where
     }
 
     fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
-        // HTTP/2 multiplexes and has GOAWAY; `Connection` is an HTTP/1 header (and forbidden in
-        // HTTP/2 responses).
-        let http1 = matches!(request.version(), Version::HTTP_10 | Version::HTTP_11);
-        let guard = RequestGuard {
-            _in_flight: self.site.enter(),
-            #[cfg(feature = "serve")]
-            _on_connection: None,
-        };
+        let version = request.version();
+        let guard = self.site.enter();
         TrackedFuture {
-            counted: CountedFuture::new(self.inner.call(request), self.controller, guard, http1),
+            counted: CountedFuture::new(self.inner.call(request), self.controller, guard, version),
         }
     }
 }
@@ -147,7 +146,7 @@ pin_project_lite::pin_project! {
     /// then hands the count to the body when it streams.
     pub struct TrackedFuture<F> {
         #[pin]
-        counted: CountedFuture<F>,
+        counted: CountedFuture<F, InFlightGuard>,
     }
 }
 
@@ -169,129 +168,15 @@ where
             drop(guard);
             response.map(AxumBody::new)
         } else {
-            response.map(|inner| AxumBody::new(TrackedBody { inner, guard }))
+            response.map(|inner| AxumBody::new(CountedBody::new(inner, guard)))
         }))
-    }
-}
-
-/// What a request holds until its response body ends: its count at the site and, under
-/// `serve`, its place among the requests of its connection.
-pub(crate) struct RequestGuard {
-    pub(crate) _in_flight: InFlightGuard,
-    #[cfg(feature = "serve")]
-    pub(crate) _on_connection: Option<crate::serve::RequestOnConnection>,
-}
-
-pin_project_lite::pin_project! {
-    /// A response future holding its request's guard until the response exists, then handing it
-    /// to the body, whatever the body: `serve`'s, since hyper takes any body without boxing it.
-    pub(crate) struct CountedFuture<F> {
-        #[pin]
-        inner: F,
-        controller: &'static Controller,
-        guard: Option<RequestGuard>,
-        http1: bool,
-    }
-}
-
-impl<F> CountedFuture<F> {
-    /// Tracks the response of `inner` with `guard`; `http1` says whether `Connection: close`
-    /// may be added while shutting down.
-    pub(crate) fn new(
-        inner: F,
-        controller: &'static Controller,
-        guard: RequestGuard,
-        http1: bool,
-    ) -> CountedFuture<F> {
-        CountedFuture {
-            inner,
-            controller,
-            guard: Some(guard),
-            http1,
-        }
-    }
-}
-
-/// A response and the guard still counting its request.
-type Counted<B> = (Response<B>, Option<RequestGuard>);
-
-impl<F, ResponseBody, Error> CountedFuture<F>
-where
-    F: Future<Output = Result<Response<ResponseBody>, Error>>,
-{
-    /// The response, told to close an HTTP/1 connection while shutting down, and the guard that
-    /// still counts its request.
-    fn poll_response(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Counted<ResponseBody>, Error>> {
-        let this = self.project();
-        let mut response = std::task::ready!(this.inner.poll(cx))?;
-        // An upgrade's 101 must keep its `Connection: upgrade`: replacing it would fail the
-        // WebSocket handshake of a client that connects during pre-stop.
-        if *this.http1
-            && response.status() != StatusCode::SWITCHING_PROTOCOLS
-            && this.controller.is_shutting_down()
-        {
-            response
-                .headers_mut()
-                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        Poll::Ready(Ok((response, this.guard.take())))
-    }
-}
-
-impl<F, ResponseBody, Error> Future for CountedFuture<F>
-where
-    F: Future<Output = Result<Response<ResponseBody>, Error>>,
-{
-    type Output = Result<Response<TrackedBody<ResponseBody>>, Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (response, guard) = std::task::ready!(self.poll_response(cx))?;
-        // The guard moves into the body: the server drops the body once it has been written
-        // (or the client went away), and an empty body is dropped at once.
-        Poll::Ready(Ok(response.map(|inner| TrackedBody { inner, guard })))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that counts its request in flight until the body ends or is dropped.
-    pub struct TrackedBody<B> {
-        #[pin]
-        inner: B,
-        guard: Option<RequestGuard>,
-    }
-}
-
-impl<B: Body> Body for TrackedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let this = self.project();
-        let frame = this.inner.poll_frame(cx);
-        if let Poll::Ready(None) | Poll::Ready(Some(Err(_))) = frame {
-            this.guard.take();
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body::Frame;
     use std::collections::VecDeque;
     use std::convert::Infallible;
 
@@ -328,26 +213,22 @@ mod tests {
         }
     }
 
-    fn in_flight_at(site: &str) -> usize {
-        Controller::global()
-            .inflight()
-            .all_sites()
-            .into_iter()
-            .find_map(|(name, count)| (name == site).then_some(count))
-            .unwrap_or(0)
+    /// A controller of the test's own, so that no other test's requests are counted with its.
+    fn controller() -> &'static Controller {
+        Box::leak(Box::new(Controller::new(crate::inflight::InFlight::leak())))
     }
 
-    /// Sends one request through `TrackLayer` counting at `site`; returns the response body and
+    /// Sends one request through a `TrackLayer` of `controller`; returns the response body and
     /// the count once the response exists.
-    async fn respond<M, B>(site: &'static str, make: M) -> (AxumBody, usize)
+    async fn respond<M, B>(controller: &'static Controller, make: M) -> (AxumBody, usize)
     where
         M: Fn() -> B,
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let mut service = TrackLayer::named(site).layer(Answer(make));
+        let mut service = TrackLayer::serving(controller, "http").layer(Answer(make));
         let response = service.call(Request::new(())).await.unwrap();
-        (response.into_body(), in_flight_at(site))
+        (response.into_body(), controller.inflight().total())
     }
 
     async fn read_to_end(mut body: AxumBody) -> usize {
@@ -361,40 +242,61 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_body_of_known_size_counts_until_the_response_is_handed_over() {
-        let (body, counted) = respond("track-small", || AxumBody::from("hello")).await;
+        let (body, counted) = respond(controller(), || AxumBody::from("hello")).await;
         assert_eq!(counted, 0);
         assert_eq!(body.size_hint().exact(), Some(5));
     }
 
     #[tokio::test]
     async fn a_streaming_body_counts_until_it_has_ended() {
-        let (body, counted) = respond("track-stream", || {
+        let controller = controller();
+        let (body, counted) = respond(controller, || {
             Chunks(VecDeque::from([Bytes::from("a"), Bytes::from("b")]))
         })
         .await;
         assert_eq!(counted, 1);
         assert_eq!(read_to_end(body).await, 2);
-        assert_eq!(in_flight_at("track-stream"), 0);
+        assert_eq!(controller.inflight().total(), 0);
     }
 
     #[tokio::test]
     async fn a_large_body_of_known_size_counts_until_it_has_ended() {
+        let controller = controller();
         let large = SMALL_BODY as usize + 1;
-        let (body, counted) =
-            respond("track-large", move || AxumBody::from(vec![0u8; large])).await;
+        let (body, counted) = respond(controller, move || AxumBody::from(vec![0u8; large])).await;
         assert_eq!(counted, 1);
         assert_eq!(read_to_end(body).await, large);
-        assert_eq!(in_flight_at("track-large"), 0);
+        assert_eq!(controller.inflight().total(), 0);
     }
 
     #[tokio::test]
     async fn a_streaming_body_dropped_unread_stops_counting() {
-        let (body, counted) = respond("track-dropped", || {
-            Chunks(VecDeque::from([Bytes::from("a")]))
-        })
-        .await;
+        let controller = controller();
+        let (body, counted) =
+            respond(controller, || Chunks(VecDeque::from([Bytes::from("a")]))).await;
         assert_eq!(counted, 1);
         drop(body);
-        assert_eq!(in_flight_at("track-dropped"), 0);
+        assert_eq!(controller.inflight().total(), 0);
+    }
+
+    #[tokio::test]
+    async fn http1_responses_ask_to_close_once_shutdown_has_begun() {
+        let controller = controller();
+        let mut service =
+            TrackLayer::serving(controller, "http").layer(Answer(|| AxumBody::from("x")));
+        let before = service.call(Request::new(())).await.unwrap();
+        assert!(before.headers().get(http::header::CONNECTION).is_none());
+        controller.request_shutdown();
+        let after = service.call(Request::new(())).await.unwrap();
+        assert_eq!(after.headers()[http::header::CONNECTION], "close");
+        let http2 = Request::builder()
+            .version(http::Version::HTTP_2)
+            .body(())
+            .unwrap();
+        let after_http2 = service.call(http2).await.unwrap();
+        assert!(after_http2
+            .headers()
+            .get(http::header::CONNECTION)
+            .is_none());
     }
 }

@@ -1,16 +1,8 @@
-//! HTTP through a shutdown: a tower layer that counts requests and closes keep-alive
-//! connections while draining (feature `tower`), readiness and liveness handlers, and a health
-//! port of its own (feature `health`).
+//! The health endpoints: `/readyz` and `/livez` handlers for a router of your own, and (feature
+//! `health`) a port of their own that serves them.
 
 #[cfg(feature = "health")]
-pub(crate) mod health_server;
-#[cfg(feature = "tower")]
-mod track_layer;
-
-#[cfg(feature = "serve")]
-pub(crate) use track_layer::{CountedFuture, RequestGuard};
-#[cfg(feature = "tower")]
-pub use track_layer::{TrackLayer, TrackService, TrackedBody, TrackedFuture};
+pub(crate) mod port;
 
 /// `GET /readyz` for a router of your own: 200 `ready` while [`crate::health`] is `Ready`,
 /// 503 `starting` or `draining` otherwise.
