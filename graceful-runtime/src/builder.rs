@@ -1,6 +1,5 @@
 //! `Builder`: what `#[graceful::main]` expands to, and the way to use graceful without the
-//! macro. It reads the environment overrides, builds the runtime, installs the signal thread,
-//! and drives the sequence to an exit code.
+//! macro: the settings, one method per attribute key. `run` hands them to `startup.rs`.
 
 use std::fmt;
 use std::future::Future;
@@ -8,13 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::budget::Budget;
 use crate::config::{Config, ConfigError};
-use crate::log::{event, flush_std};
-use crate::observe::Event;
 use crate::report::{ReportFormat, ShutdownReport};
-use crate::sequence::{Controller, MainOutput, SignalAction};
-use crate::signals::{Listener, Signal};
+use crate::sequence::MainOutput;
+use crate::signals::Signal;
 
 /// The exit code of a configuration error found at start-up (`EX_CONFIG` in sysexits.h).
 pub const EXIT_CONFIG: u8 = 78;
@@ -51,17 +47,15 @@ pub enum Flavor {
 #[derive(Debug, Clone)]
 #[must_use = "a Builder does nothing until `.run(..)`"]
 pub struct Builder {
-    config: Config,
-    flavor: Flavor,
-    worker_threads: Option<usize>,
-    #[cfg(feature = "health")]
-    health: Option<&'static str>,
-    report_sinks: Vec<ReportSink>,
+    pub(crate) config: Config,
+    pub(crate) flavor: Flavor,
+    pub(crate) worker_threads: Option<usize>,
+    pub(crate) report_sinks: Vec<ReportSink>,
 }
 
 /// A function given to [`Builder::on_report`].
 #[derive(Clone)]
-struct ReportSink(Arc<dyn Fn(&ShutdownReport) + Send + Sync>);
+pub(crate) struct ReportSink(pub(crate) Arc<dyn Fn(&ShutdownReport) + Send + Sync>);
 
 impl fmt::Debug for ReportSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,8 +77,6 @@ impl Builder {
             config: Config::default(),
             flavor: Flavor::MultiThread,
             worker_threads: None,
-            #[cfg(feature = "health")]
-            health: None,
             report_sinks: Vec::new(),
         }
     }
@@ -128,7 +120,7 @@ impl Builder {
     /// exit code 78 before user code runs.
     #[cfg(feature = "health")]
     pub fn health(mut self, address: &'static str) -> Builder {
-        self.health = Some(address);
+        self.config.health_key = Some(address);
         self
     }
 
@@ -188,150 +180,23 @@ impl Builder {
     }
 
     /// Runs `body` and the shutdown sequence on the process-wide controller; returns the exit
-    /// code for `main` to return.
+    /// code for `main` to return. A bad `GRACEFUL_*` value, a health port that cannot be bound,
+    /// or a runtime that cannot be built stops here with [`EXIT_CONFIG`], before `body` runs.
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// fn main() -> std::process::ExitCode {
+    ///     graceful::Builder::new().run(async {
+    ///         graceful::ready();
+    ///         graceful::shutdown_signal().await;
+    ///     })
+    /// }
+    /// ```
     pub fn run<F, T>(self, body: F) -> ExitCode
     where
         F: Future<Output = T>,
         T: MainOutput,
     {
-        let mut config = self.config.clone();
-        // First, while this is the only thread: listenfd edits the environment.
-        if let Err(error) = crate::bind::read_environment() {
-            return startup_error(format_args!("{error}"));
-        }
-        if let Err(error) = config.apply_env(|name| std::env::var_os(name)) {
-            return startup_error(format_args!("configuration error: {error}"));
-        }
-        let budget = Budget::new(&config, &crate::hooks::HOOKS);
-        #[cfg(feature = "health")]
-        let health_listener = match crate::health_endpoints::port::address(self.health, |name| {
-            std::env::var_os(name)
-        })
-        .and_then(|address| address.map(crate::health_endpoints::port::bind).transpose())
-        {
-            Ok(listener) => listener,
-            Err(error) => return startup_error(format_args!("{error}")),
-        };
-        let runtime = match self.build_runtime() {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                return startup_error(format_args!("cannot build the tokio runtime: {error}"))
-            }
-        };
-        let controller = crate::global::controller();
-        {
-            let _context = runtime.enter();
-            #[cfg(feature = "health")]
-            if let Some(listener) = health_listener {
-                if let Err(error) = crate::health_endpoints::port::spawn(listener) {
-                    return startup_error(format_args!("cannot serve the health port: {error}"));
-                }
-            }
-            install_integrations(controller, &config);
-        }
-        controller.watch_budget(budget.clone());
-        for sink in self.report_sinks {
-            controller.on_report(move |report| (sink.0)(report));
-        }
-        // Written from the signal thread: formatting and the first write to stderr cost about
-        // 0.1 ms, which the body's start need not wait for.
-        let say_budget = move || {
-            event!(Info, "{}", budget.summary());
-            if let Some(warning) = budget.warning() {
-                event!(Warn, "{warning}");
-            }
-        };
-        let start_listening = match install_signals(controller, &config, say_budget) {
-            Ok(start_listening) => start_listening,
-            Err(error) => {
-                return startup_error(format_args!("cannot install signal handlers: {error}"))
-            }
-        };
-        if let Err(error) = start_off_the_main_thread(self.flavor, &runtime, start_listening) {
-            return startup_error(format_args!("cannot start the signal thread: {error}"));
-        }
-        let outcome = runtime.block_on(controller.drive(&config, &crate::hooks::HOOKS, body));
-        flush_std();
-        controller.release_kept_within(outcome.exit_deadline, Some(runtime.handle().clone()));
-        // Not `drop(runtime)`: that waits for the blocking pool, where an abandoned sync hook
-        // may be stuck for good.
-        runtime.shutdown_background();
-        flush_std();
-        outcome.exit.into_exit_code()
+        crate::startup::run(self, body)
     }
-
-    fn build_runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
-        let mut builder = match self.flavor {
-            Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
-            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
-        };
-        if let Some(worker_threads) = self.worker_threads {
-            builder.worker_threads(worker_threads);
-        }
-        builder.enable_all().build()
-    }
-}
-
-/// Runs `start` (a thread's creation, about 40 µs) on a worker of a multi-thread runtime, so
-/// that the body starts without waiting for it; the task is queued before the body runs,
-/// so no task of the body's can hold it up. On a current-thread runtime, runs it here.
-fn start_off_the_main_thread(
-    flavor: Flavor,
-    runtime: &tokio::runtime::Runtime,
-    start: impl FnOnce() -> std::io::Result<()> + Send + 'static,
-) -> std::io::Result<()> {
-    match flavor {
-        Flavor::CurrentThread => start(),
-        Flavor::MultiThread => {
-            runtime.spawn(async move {
-                if let Err(error) = start() {
-                    let _ = startup_error(format_args!("cannot start the signal thread: {error}"));
-                    std::process::exit(i32::from(EXIT_CONFIG));
-                }
-            });
-            Ok(())
-        }
-    }
-}
-
-fn startup_error(message: std::fmt::Arguments<'_>) -> ExitCode {
-    event!(Error, "{message}");
-    flush_std();
-    ExitCode::from(EXIT_CONFIG)
-}
-
-/// Subscribes the integrations that follow the sequence, inside the application's runtime (the
-/// systemd watchdog pings and the metrics sampler run there, so a wedged runtime stops them).
-fn install_integrations(controller: &'static Controller, config: &Config) {
-    crate::systemd::install(controller, config.grace);
-    crate::metrics::install(controller);
-}
-
-/// Installs the signal handlers now (a signal that arrives before the listener thread starts
-/// is kept), and returns what starts that thread, which turns OS signals into the sequence. The
-/// watchdog that enforces `grace` from the start of shutdown starts then, not at start-up.
-fn install_signals(
-    controller: &'static Controller,
-    config: &Config,
-    first: impl FnOnce() + Send + 'static,
-) -> std::io::Result<impl FnOnce() -> std::io::Result<()> + Send + 'static> {
-    let listener = Listener::install(&config.signals)?;
-    let grace = config.grace;
-    controller.subscribe(move |event| {
-        if let Event::ShutdownBegun { began } = *event {
-            let watchdog = std::thread::Builder::new()
-                .name("graceful-watchdog".into())
-                .spawn(move || controller.watch_grace(began, grace));
-            if let Err(error) = watchdog {
-                event!(Warn, "cannot start the grace watchdog: {error}; a blocked runtime would not be forced to exit");
-            }
-        }
-    });
-    Ok(move || {
-        listener.spawn(first, move |received| {
-            if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
-                controller.force_exit(code, &format!("second signal ({})", received.name));
-            }
-        })
-    })
 }

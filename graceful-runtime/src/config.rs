@@ -16,6 +16,12 @@ pub(crate) struct Config {
     pub(crate) grace: Duration,
     pub(crate) signals: Vec<Signal>,
     pub(crate) report: ReportFormat,
+    /// The `health` key as written, checked when the environment is applied.
+    #[cfg(feature = "health")]
+    pub(crate) health_key: Option<&'static str>,
+    /// Where the health port listens: `GRACEFUL_HEALTH_ADDR`, else the `health` key, else off.
+    #[cfg(feature = "health")]
+    pub(crate) health_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -27,12 +33,20 @@ impl Default for Config {
             grace: Duration::from_secs(28),
             signals: vec![Signal::Sigterm, Signal::Sigint],
             report: ReportFormat::Text,
+            #[cfg(feature = "health")]
+            health_key: None,
+            #[cfg(feature = "health")]
+            health_address: None,
         }
     }
 }
 
 /// The variable that chooses the report's format.
 const REPORT_VARIABLE: &str = "GRACEFUL_REPORT";
+
+/// The variable that sets (or overrides) the health port's address.
+#[cfg(feature = "health")]
+const HEALTH_VARIABLE: &str = "GRACEFUL_HEALTH_ADDR";
 
 /// Picks one timing out of a config.
 type Field = fn(&mut Config) -> &mut Duration;
@@ -77,6 +91,25 @@ impl Config {
                     value: raw.to_string_lossy().into_owned(),
                     reason: "write \"text\" or \"json\"".to_owned(),
                 }),
+            }
+        }
+        #[cfg(feature = "health")]
+        {
+            let (source, text) = match lookup(HEALTH_VARIABLE) {
+                Some(value) => (HEALTH_VARIABLE, Some(value.to_string_lossy().into_owned())),
+                None => ("the `health` key", self.health_key.map(str::to_owned)),
+            };
+            if let Some(text) = text {
+                match text.trim().parse() {
+                    Ok(address) => updated.health_address = Some(address),
+                    Err(error) => problems.push(EnvProblem {
+                        variable: source,
+                        value: text,
+                        reason: format!(
+                            "not a socket address ({error}); write e.g. \"0.0.0.0:8081\""
+                        ),
+                    }),
+                }
             }
         }
         if problems.is_empty() {
@@ -188,6 +221,38 @@ mod tests {
             .to_string();
         assert!(
             error.contains("GRACEFUL_REPORT=\"yaml\": write \"text\" or \"json\""),
+            "{error}"
+        );
+    }
+
+    #[cfg(feature = "health")]
+    #[test]
+    fn the_health_address_comes_from_the_environment_before_the_key() {
+        let mut config = Config {
+            health_key: Some("0.0.0.0:8081"),
+            ..Config::default()
+        };
+        config.apply_env(env(&[])).unwrap();
+        assert_eq!(config.health_address, Some("0.0.0.0:8081".parse().unwrap()));
+        config
+            .apply_env(env(&[("GRACEFUL_HEALTH_ADDR", "127.0.0.1:9000")]))
+            .unwrap();
+        assert_eq!(
+            config.health_address,
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert_eq!(Config::default().health_address, None);
+    }
+
+    #[cfg(feature = "health")]
+    #[test]
+    fn a_bad_health_address_names_where_it_came_from() {
+        let error = Config::default()
+            .apply_env(env(&[("GRACEFUL_HEALTH_ADDR", "localhost")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("GRACEFUL_HEALTH_ADDR=\"localhost\": not a socket address"),
             "{error}"
         );
     }

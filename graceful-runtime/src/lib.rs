@@ -26,6 +26,7 @@ mod sequence;
 #[cfg(feature = "serve")]
 mod serve;
 mod signals;
+mod startup;
 mod sync;
 mod systemd;
 #[cfg(feature = "tower")]

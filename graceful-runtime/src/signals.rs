@@ -93,17 +93,17 @@ pub(crate) struct Received {
 /// Installed signal handlers, not yet listened to. Installing happens on the caller's thread,
 /// before user code runs, so a signal that arrives during start-up is already caught.
 #[cfg(unix)]
-pub(crate) struct Listener {
+pub(crate) struct SignalHandlers {
     signals: signal_hook::iterator::Signals,
     received: Vec<(i32, Received)>,
 }
 
 #[cfg(unix)]
-impl Listener {
+impl SignalHandlers {
     /// Installs handlers for `signals`. No runtime: signal-hook's handlers write to a pipe that
     /// the listener thread reads, so nothing on the start-up path builds more than the
     /// application's own runtime.
-    pub(crate) fn install(signals: &[Signal]) -> std::io::Result<Listener> {
+    pub(crate) fn install(signals: &[Signal]) -> std::io::Result<SignalHandlers> {
         let mut received: Vec<(i32, Received)> = Vec::new();
         for &signal in signals {
             let number = signal.number();
@@ -121,7 +121,7 @@ impl Listener {
         }
         let numbers: Vec<i32> = received.iter().map(|(number, _)| *number).collect();
         let signals = signal_hook::iterator::Signals::new(numbers)?;
-        Ok(Listener { signals, received })
+        Ok(SignalHandlers { signals, received })
     }
 
     /// Starts the listener thread: `first` runs there at once (start-up work that need not
@@ -132,7 +132,7 @@ impl Listener {
         first: impl FnOnce() + Send + 'static,
         mut on_signal: impl FnMut(Received) + Send + 'static,
     ) -> std::io::Result<()> {
-        let Listener {
+        let SignalHandlers {
             mut signals,
             received,
         } = self;
@@ -153,15 +153,15 @@ impl Listener {
 /// Installed console-event handlers (ctrl-c, ctrl-break, ctrl-close, ctrl-shutdown), not yet
 /// listened to. tokio receives them, so the listener thread runs a small runtime of its own.
 #[cfg(windows)]
-pub(crate) struct Listener {
+pub(crate) struct SignalHandlers {
     runtime: tokio::runtime::Runtime,
     sources: Vec<(Received, windows::PollSource)>,
 }
 
 #[cfg(windows)]
-impl Listener {
+impl SignalHandlers {
     /// Installs handlers for the four console events; `signals` does not apply on Windows.
-    pub(crate) fn install(_signals: &[Signal]) -> std::io::Result<Listener> {
+    pub(crate) fn install(_signals: &[Signal]) -> std::io::Result<SignalHandlers> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()?;
@@ -169,7 +169,7 @@ impl Listener {
             let _context = runtime.enter();
             windows::install_sources()?
         };
-        Ok(Listener { runtime, sources })
+        Ok(SignalHandlers { runtime, sources })
     }
 
     /// Starts the listener thread: `first` runs there at once, then `on_signal` is called for
@@ -179,7 +179,7 @@ impl Listener {
         first: impl FnOnce() + Send + 'static,
         mut on_signal: impl FnMut(Received) + Send + 'static,
     ) -> std::io::Result<()> {
-        let Listener {
+        let SignalHandlers {
             runtime,
             mut sources,
         } = self;

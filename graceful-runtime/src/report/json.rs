@@ -88,7 +88,7 @@ impl ShutdownReport {
             "hooks": hooks,
             "late_calls": sites_json(&self.late_calls),
             "main": main,
-            "shutdown_with": self.fatal.as_ref().map(|(code, reason)| json!({ "code": code, "reason": reason })),
+            "shutdown_with": self.fatal.as_ref().map(|fatal| json!({ "code": fatal.code, "reason": fatal.reason })),
             "failed": self.has_failures(),
             "exit_code": self.exit_code,
         })

@@ -4,6 +4,8 @@
 mod json;
 
 use std::fmt;
+
+use crate::log::human;
 use std::time::Duration;
 
 pub use crate::hooks::{HookOutcome, HookReport};
@@ -12,6 +14,7 @@ pub use crate::phase::Phase;
 
 /// What started the shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Cause {
     /// An OS signal (or, on Windows, a console event), by name.
     Signal(&'static str),
@@ -39,8 +42,40 @@ impl fmt::Display for Cause {
     }
 }
 
+/// A [`crate::shutdown_with`] call: the exit code it asked for and its reason.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// graceful::on_report(|report| {
+///     if let Some(fatal) = &report.fatal {
+///         eprintln!("exit {} asked for: {}", fatal.code, fatal.reason);
+///     }
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fatal {
+    /// The exit code it asked for: the process exits with it.
+    pub code: u8,
+    /// The reason it gave, for people reading the report.
+    pub reason: String,
+}
+
+impl Fatal {
+    pub(crate) fn new(code: u8, reason: String) -> Fatal {
+        Fatal { code, reason }
+    }
+}
+
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "shutdown_with({}): {}", self.code, self.reason)
+    }
+}
+
 /// How the main body ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MainStatus {
     /// Returned `()`, `Ok(())` or `ExitCode::SUCCESS`.
     Returned,
@@ -68,6 +103,7 @@ impl fmt::Display for MainStatus {
 
 /// A deadline of the sequence, named when it cuts something short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Deadline {
     /// `drain_timeout` after stop-accepting.
     DrainTimeout,
@@ -86,6 +122,7 @@ impl fmt::Display for Deadline {
 
 /// How the drain ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DrainOutcome {
     /// Everything in flight finished.
     Drained,
@@ -102,6 +139,7 @@ pub enum DrainOutcome {
 
 /// Everything that happened during one shutdown, emitted after the last hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// What started it.
     pub cause: Cause,
@@ -118,7 +156,7 @@ pub struct ShutdownReport {
     /// How the main body ended.
     pub main: MainStatus,
     /// A `shutdown_with(code, reason)` made after something else began the shutdown.
-    pub fatal: Option<(u8, String)>,
+    pub fatal: Option<Fatal>,
     /// The exit code, when it is known as a number (a user's `ExitCode` is opaque).
     pub exit_code: Option<u8>,
 }
@@ -136,13 +174,9 @@ impl ShutdownReport {
     }
 }
 
-pub(crate) fn ms(duration: Duration) -> humantime::FormattedDuration {
-    // Millisecond precision: nanoseconds are noise in a report read by people.
-    humantime::format_duration(Duration::from_millis(duration.as_millis() as u64))
-}
-
-/// `app::upload x2, http x1`, or `nothing tracked` for an empty list.
-fn sites(list: &[SiteCount]) -> String {
+/// `app::upload x2, http x1`, or `nothing tracked` for an empty list: how every line of
+/// graceful's names the sites of a list.
+pub(crate) fn sites(list: &[SiteCount]) -> String {
     if list.is_empty() {
         return "nothing tracked".to_owned();
     }
@@ -159,13 +193,13 @@ impl fmt::Display for ShutdownReport {
         let phases: Vec<String> = self
             .phases
             .iter()
-            .map(|(phase, duration)| format!("{phase} {}", ms(*duration)))
+            .map(|(phase, duration)| format!("{phase} {}", human(*duration)))
             .collect();
         writeln!(
             f,
             "  phases: {} (total {})",
             phases.join(", "),
-            ms(self.total())
+            human(self.total())
         )?;
         match &self.drain {
             DrainOutcome::Drained => writeln!(
@@ -196,7 +230,7 @@ impl fmt::Display for ShutdownReport {
                 hook.order,
                 hook.name,
                 hook.outcome,
-                ms(hook.elapsed)
+                human(hook.elapsed)
             )?;
         }
         if !self.late_calls.is_empty() {
@@ -207,8 +241,8 @@ impl fmt::Display for ShutdownReport {
             )?;
         }
         writeln!(f, "  main: {}", self.main)?;
-        if let Some((code, reason)) = &self.fatal {
-            writeln!(f, "  shutdown_with({code}): {reason}")?;
+        if let Some(fatal) = &self.fatal {
+            writeln!(f, "  {fatal}")?;
         }
         match self.exit_code {
             Some(code) => write!(f, "  exit code: {code}"),

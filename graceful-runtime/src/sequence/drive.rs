@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::clock::PhaseClock;
-use super::exit::{exit_status, ExitStatus};
+use super::exit::{exit_status, ProcessExit};
 use super::main_body::{MainBody, MainOutput};
 use super::started::Trigger;
 use super::Controller;
@@ -25,7 +25,7 @@ pub(crate) struct Outcome {
     // Read by the tests; the process emits it as an event rather than returning it.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) report: ShutdownReport,
-    pub(crate) exit: ExitStatus,
+    pub(crate) exit: ProcessExit,
     /// When the watchdog would have forced the exit: the last moment `main` may return.
     pub(crate) exit_deadline: std::time::Instant,
 }
@@ -176,9 +176,9 @@ impl Controller {
                 _ = self.inflight.wait_idle(), if main.is_done() => return DrainOutcome::Drained,
                 _ = tokio::time::sleep_until(until) => break,
                 _ = progress.tick() => {
-                    let busy: Vec<String> = self.inflight.busy_sites().iter().map(ToString::to_string).collect();
+                    let busy = crate::report::sites(&self.inflight.busy_sites());
                     let main_state = if main.is_done() { "" } else { "; main body still running" };
-                    event!(Info, "draining: {} in flight [{}]{main_state}", self.inflight.counts(), busy.join(", "));
+                    event!(Info, "draining: {} in flight [{busy}]{main_state}", self.inflight.counts());
                 }
             }
         }
@@ -228,7 +228,7 @@ impl Controller {
         in_flight_at_stop: InFlightCounts,
         drain: DrainOutcome,
         hooks: Vec<HookReport>,
-    ) -> (ShutdownReport, ExitStatus) {
+    ) -> (ShutdownReport, ProcessExit) {
         let main = main.into_outcome();
         let cause = self.cause();
         let fatal = self.fatal.get();
@@ -236,7 +236,7 @@ impl Controller {
             // Shown apart only when it did not begin the shutdown itself (then the cause says it).
             fatal: fatal
                 .filter(|_| !matches!(cause, Cause::Fatal { .. }))
-                .map(|fatal| (fatal.code, fatal.reason.clone())),
+                .cloned(),
             cause,
             phases: clock.into_phases(),
             in_flight_at_stop,

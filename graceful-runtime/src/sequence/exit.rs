@@ -10,34 +10,34 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{Controller, Fatal};
+use super::Controller;
 use crate::budget::WATCHDOG_MARGIN;
 use crate::log::{event, flush_std, human};
-use crate::report::MainStatus;
+use crate::report::{Fatal, MainStatus};
 use crate::sync::lock;
 
 /// How the process exits.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum ExitStatus {
+pub(crate) enum ProcessExit {
     /// A code graceful chose, by the documented rules.
     Code(u8),
     /// The main body's own non-success `ExitCode`, returned from `main` as it is.
     Main(ExitCode),
 }
 
-impl ExitStatus {
+impl ProcessExit {
     /// The code as a number, when graceful chose it.
     pub(crate) fn number(self) -> Option<u8> {
         match self {
-            ExitStatus::Code(code) => Some(code),
-            ExitStatus::Main(_) => None,
+            ProcessExit::Code(code) => Some(code),
+            ProcessExit::Main(_) => None,
         }
     }
 
     pub(crate) fn into_exit_code(self) -> ExitCode {
         match self {
-            ExitStatus::Code(code) => ExitCode::from(code),
-            ExitStatus::Main(code) => code,
+            ProcessExit::Code(code) => ExitCode::from(code),
+            ProcessExit::Main(code) => code,
         }
     }
 }
@@ -49,16 +49,16 @@ pub(crate) fn exit_status(
     main: &MainStatus,
     user_code: Option<ExitCode>,
     failures: bool,
-) -> ExitStatus {
+) -> ProcessExit {
     if let Some(fatal) = fatal {
-        return ExitStatus::Code(fatal.code);
+        return ProcessExit::Code(fatal.code);
     }
     match (main, user_code) {
-        (MainStatus::Panicked(_), _) => ExitStatus::Code(101),
-        (MainStatus::Error(_), _) => ExitStatus::Code(1),
-        (_, Some(user_code)) => ExitStatus::Main(user_code),
-        _ if failures => ExitStatus::Code(1),
-        _ => ExitStatus::Code(0),
+        (MainStatus::Panicked(_), _) => ProcessExit::Code(101),
+        (MainStatus::Error(_), _) => ProcessExit::Code(1),
+        (_, Some(user_code)) => ProcessExit::Main(user_code),
+        _ if failures => ProcessExit::Code(1),
+        _ => ProcessExit::Code(0),
     }
 }
 
@@ -74,14 +74,8 @@ impl Controller {
 
     /// What a forced exit prints: the phase it cut short and the work it abandoned.
     fn abandonment(&self) -> String {
-        let busy = self.inflight.busy_sites();
-        let in_flight = if busy.is_empty() {
-            "nothing in flight".to_owned()
-        } else {
-            let sites: Vec<String> = busy.iter().map(ToString::to_string).collect();
-            format!("abandoned in flight: {}", sites.join(", "))
-        };
-        format!("in phase {}; {in_flight}", self.phase())
+        let busy = crate::report::sites(&self.inflight.busy_sites());
+        format!("in phase {}; abandoned in flight: {busy}", self.phase())
     }
 
     /// The watchdog, on a thread of its own from the start of shutdown (`began`): forces the
@@ -149,35 +143,32 @@ mod tests {
 
     #[test]
     fn shutdown_with_wins_then_panic_then_error_then_the_users_code_then_failures() {
-        let fatal = Fatal {
-            code: 3,
-            reason: "gone".into(),
-        };
+        let fatal = Fatal::new(3, "gone".into());
         let panicked = MainStatus::Panicked("boom".into());
         let seven = Some(ExitCode::from(7));
         assert_eq!(
             exit_status(Some(&fatal), &panicked, seven, true),
-            ExitStatus::Code(3)
+            ProcessExit::Code(3)
         );
         assert_eq!(
             exit_status(None, &panicked, seven, true),
-            ExitStatus::Code(101)
+            ProcessExit::Code(101)
         );
         assert_eq!(
             exit_status(None, &MainStatus::Error("bad".into()), seven, false),
-            ExitStatus::Code(1)
+            ProcessExit::Code(1)
         );
         assert_eq!(
             exit_status(None, &MainStatus::ExitCode("7".into()), seven, true),
-            ExitStatus::Main(ExitCode::from(7))
+            ProcessExit::Main(ExitCode::from(7))
         );
         assert_eq!(
             exit_status(None, &MainStatus::Returned, None, true),
-            ExitStatus::Code(1)
+            ProcessExit::Code(1)
         );
         assert_eq!(
             exit_status(None, &MainStatus::Returned, None, false),
-            ExitStatus::Code(0)
+            ProcessExit::Code(0)
         );
     }
 }

@@ -30,11 +30,11 @@ use crate::inflight::{InFlight, InFlightGuard, Site};
 use crate::log::event;
 use crate::observe::{Event, Observers};
 use crate::phase::{Health, HealthState, Phase, PhaseState};
-use crate::report::{Cause, ShutdownReport};
+use crate::report::{Cause, Fatal, ShutdownReport};
 use crate::signals::Received;
 use crate::sync::lock;
 
-pub(crate) use exit::ExitStatus;
+pub(crate) use exit::ProcessExit;
 pub use main_body::{assert_main_output, MainOutput};
 use started::{StartLatch, Trigger};
 
@@ -45,23 +45,17 @@ pub(crate) struct Controller {
     phase: PhaseState,
     start: StartLatch,
     stop_accepting: CancellationToken,
+    /// A `shutdown_with(code, reason)`: stored once, whether or not it began the shutdown.
     fatal: OnceLock<Fatal>,
     os_signals: AtomicUsize,
     registered: Mutex<RegisteredHooks>,
     kept: Mutex<Vec<Box<dyn Any + Send>>>,
     /// Set once the report is out: from then on `main` returns this.
-    finished: OnceLock<ExitStatus>,
+    finished: OnceLock<ProcessExit>,
     /// The worst case of the configured timings, kept to warn when a registered hook makes it
     /// exceed grace.
     budget: Mutex<Option<Budget>>,
     observers: Observers,
-}
-
-/// A `shutdown_with(code, reason)`: stored once, whether or not it began the shutdown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Fatal {
-    pub(crate) code: u8,
-    pub(crate) reason: String,
 }
 
 #[derive(Default)]
@@ -138,7 +132,7 @@ impl Controller {
 
     /// `graceful::shutdown_with(code, reason)`: sets the exit code whatever began the shutdown.
     pub(crate) fn shutdown_with(&self, code: u8, reason: String) {
-        let recorded = self.fatal.set(Fatal { code, reason }).is_ok();
+        let recorded = self.fatal.set(Fatal::new(code, reason)).is_ok();
         if !self.begin_shutdown(Trigger::Fatal) && recorded {
             if let Some(fatal) = self.fatal.get() {
                 event!(

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// What began the shutdown. `shutdown_with`'s code and reason are kept apart, once, in
-/// [`super::Fatal`].
+/// [`crate::report::Fatal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Trigger {
     /// An OS signal (or, on Windows, a console event), by name.

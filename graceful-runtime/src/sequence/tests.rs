@@ -191,7 +191,7 @@ async fn exit_codes_follow_main_and_shutdown_with() {
         .drive(&config(0, 100, 1_000), &[], async { ExitCode::from(7) })
         .await;
     assert_eq!(user_code.report.exit_code, None);
-    assert_eq!(user_code.exit, ExitStatus::Main(ExitCode::from(7)));
+    assert_eq!(user_code.exit, ProcessExit::Main(ExitCode::from(7)));
 
     let fatal = controller();
     let outcome = fatal
