@@ -72,6 +72,12 @@ impl Default for Builder {
 impl Builder {
     /// The defaults: drain_timeout 20 s, hook_timeout 5 s, pre_stop 0 s, grace 28 s, SIGTERM
     /// and SIGINT, a multi-thread runtime.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// let builder = graceful::Builder::new();
+    /// # drop(builder);
+    /// ```
     pub fn new() -> Builder {
         Builder {
             config: Config::default(),
@@ -83,12 +89,26 @@ impl Builder {
 
     /// How long the drain waits for in-flight work after stop-accepting.
     /// `GRACEFUL_DRAIN_TIMEOUT` overrides it.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// use std::time::Duration;
+    /// let builder = graceful::Builder::new().drain_timeout(Duration::from_secs(10));
+    /// # drop(builder);
+    /// ```
     pub fn drain_timeout(mut self, drain_timeout: Duration) -> Builder {
         self.config.drain_timeout = drain_timeout;
         self
     }
 
     /// The timeout of each hook that does not set its own. `GRACEFUL_HOOK_TIMEOUT` overrides it.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// use std::time::Duration;
+    /// let builder = graceful::Builder::new().hook_timeout(Duration::from_secs(2));
+    /// # drop(builder);
+    /// ```
     pub fn hook_timeout(mut self, hook_timeout: Duration) -> Builder {
         self.config.hook_timeout = hook_timeout;
         self
@@ -96,6 +116,14 @@ impl Builder {
 
     /// How long the service keeps serving, with readiness failing, before stop-accepting.
     /// `GRACEFUL_PRE_STOP` overrides it.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// use std::time::Duration;
+    /// // Kubernetes: long enough for the endpoint removal to reach every load balancer.
+    /// let builder = graceful::Builder::new().pre_stop(Duration::from_secs(5));
+    /// # drop(builder);
+    /// ```
     pub fn pre_stop(mut self, pre_stop: Duration) -> Builder {
         self.config.pre_stop = pre_stop;
         self
@@ -103,12 +131,27 @@ impl Builder {
 
     /// The cap on the whole sequence, from the first signal to exit. `GRACEFUL_GRACE`
     /// overrides it.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// use std::time::Duration;
+    /// // Inside Kubernetes' default terminationGracePeriodSeconds of 30 s.
+    /// let builder = graceful::Builder::new().grace(Duration::from_secs(28));
+    /// # drop(builder);
+    /// ```
     pub fn grace(mut self, grace: Duration) -> Builder {
         self.config.grace = grace;
         self
     }
 
     /// The signals that start a shutdown (a second one forces the exit).
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// use graceful::Signal;
+    /// let builder = graceful::Builder::new().signals([Signal::Sigterm, Signal::Sigint, Signal::Sigquit]);
+    /// # drop(builder);
+    /// ```
     pub fn signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Builder {
         self.config.signals = signals.into_iter().collect();
         self
@@ -118,6 +161,12 @@ impl Builder {
     /// body runs until exit. `GRACEFUL_HEALTH_ADDR` overrides it, and turns the port on where
     /// this is not called. A bad address or a port that cannot be bound stops the process with
     /// exit code 78 before user code runs.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// let builder = graceful::Builder::new().health("0.0.0.0:8081");
+    /// # drop(builder);
+    /// ```
     #[cfg(feature = "health")]
     pub fn health(mut self, address: &'static str) -> Builder {
         self.config.health_key = Some(address);
@@ -126,6 +175,12 @@ impl Builder {
 
     /// How the final report is written: text for people (default) or one line of JSON on
     /// stderr. `GRACEFUL_REPORT=json` overrides it.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// let builder = graceful::Builder::new().report(graceful::ReportFormat::Json);
+    /// # drop(builder);
+    /// ```
     pub fn report(mut self, format: ReportFormat) -> Builder {
         self.config.report = format;
         self
@@ -168,12 +223,24 @@ impl Builder {
     }
 
     /// The runtime flavor.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// let builder = graceful::Builder::new().flavor(graceful::Flavor::CurrentThread);
+    /// # drop(builder);
+    /// ```
     pub fn flavor(mut self, flavor: Flavor) -> Builder {
         self.flavor = flavor;
         self
     }
 
     /// The number of worker threads of a multi-thread runtime.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// let builder = graceful::Builder::new().worker_threads(2);
+    /// # drop(builder);
+    /// ```
     pub fn worker_threads(mut self, worker_threads: usize) -> Builder {
         self.worker_threads = Some(worker_threads);
         self

@@ -157,6 +157,22 @@ impl<L, S, M> Serve<L, S, M> {
     /// stop-accepting (default 1 s). Its client has a request on the way: it is served, then
     /// the connection closes. After the window, a connection with nothing in progress is
     /// dropped.
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// graceful::serve(listener, app)
+    ///     .first_request_window(Duration::from_millis(500))
+    ///     .await
+    /// # }
+    /// ```
     pub fn first_request_window(mut self, window: Duration) -> Self {
         self.settings.first_request_window = window;
         self
@@ -167,6 +183,22 @@ impl<L, S, M> Serve<L, S, M> {
     /// [`max_connections`](Serve::max_connections) slots longer, shutdown or not. `None` turns
     /// it off, as `axum::serve` has it, and saves hyper a timer per request (about 1% of a hello
     /// world's throughput, BENCHMARKS.md).
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// graceful::serve(listener, app)
+    ///     .http1_header_read_timeout(Some(Duration::from_secs(10)))
+    ///     .await
+    /// # }
+    /// ```
     pub fn http1_header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.settings.http1_header_read_timeout = timeout;
         self
@@ -174,6 +206,22 @@ impl<L, S, M> Serve<L, S, M> {
 
     /// How often HTTP/2 connections are pinged to find dead peers (default every 20 s);
     /// `None` turns the pings off.
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// graceful::serve(listener, app)
+    ///     .http2_keep_alive_interval(None)
+    ///     .await
+    /// # }
+    /// ```
     pub fn http2_keep_alive_interval(mut self, interval: Option<Duration>) -> Self {
         self.settings.http2_keep_alive_interval = interval;
         self
@@ -181,12 +229,44 @@ impl<L, S, M> Serve<L, S, M> {
 
     /// How long an HTTP/2 peer may take to answer a ping before its connection is closed
     /// (default 20 s).
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// graceful::serve(listener, app)
+    ///     .http2_keep_alive_timeout(Duration::from_secs(5))
+    ///     .await
+    /// # }
+    /// ```
     pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.settings.http2_keep_alive_timeout = timeout;
         self
     }
 
     /// The most connections served at once (default 10,000); more wait in the kernel's queue.
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// graceful::serve(listener, app)
+    ///     .max_connections(20_000)
+    ///     .await
+    /// # }
+    /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
         self.settings.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
         self
@@ -194,6 +274,22 @@ impl<L, S, M> Serve<L, S, M> {
 
     /// Whether accepted TCP connections set `TCP_NODELAY` (default `true`: responses go out
     /// at once instead of waiting for Nagle's algorithm).
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// graceful::serve(listener, app)
+    ///     .tcp_nodelay(false)
+    ///     .await
+    /// # }
+    /// ```
     pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
         self.settings.tcp_nodelay = nodelay;
         self
