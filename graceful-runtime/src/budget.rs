@@ -1,5 +1,6 @@
-//! The shutdown budget: the longest the sequence can take (pre-stop, the drain timeout, then the
-//! longest hook timeout of each order group, one group after the other), checked against
+//! The shutdown budget: the longest the sequence can take (pre-stop, the drain timeout, the
+//! abandon timeout where work hands itself back, then the longest hook timeout of each order
+//! group, one group after the other), checked against
 //! `grace` at start-up and again whenever a registered hook makes it longer; and the stop
 //! timeout the platform must allow before it sends SIGKILL.
 
@@ -22,6 +23,10 @@ pub(crate) struct Budget {
     drain_timeout: Duration,
     hook_timeout: Duration,
     grace: Duration,
+    abandon_timeout: Duration,
+    /// Whether `deadline_token()` has been called: only then does the drain wait
+    /// `abandon_timeout` for work to hand itself back.
+    abandon_counted: bool,
     /// The longest hook timeout of each order: groups run one after the other.
     groups: BTreeMap<i32, Duration>,
 }
@@ -34,6 +39,8 @@ impl Budget {
             drain_timeout: config.drain_timeout,
             hook_timeout: config.hook_timeout,
             grace: config.grace,
+            abandon_timeout: config.abandon_timeout,
+            abandon_counted: false,
             groups: BTreeMap::new(),
         };
         for hook in static_hooks {
@@ -51,13 +58,29 @@ impl Budget {
         grew
     }
 
+    /// Counts `abandon_timeout` from now on: the deadline token is in use. Returns whether
+    /// the worst case grew.
+    pub(crate) fn count_abandon(&mut self) -> bool {
+        let grew = !self.abandon_counted && !self.abandon_timeout.is_zero();
+        self.abandon_counted = true;
+        grew
+    }
+
+    fn abandon(&self) -> Duration {
+        if self.abandon_counted {
+            self.abandon_timeout
+        } else {
+            Duration::ZERO
+        }
+    }
+
     fn hooks(&self) -> Duration {
         self.groups.values().sum()
     }
 
     /// The longest the sequence can take when every phase runs to its timeout.
     pub(crate) fn worst_case(&self) -> Duration {
-        self.pre_stop + self.drain_timeout + self.hooks()
+        self.pre_stop + self.drain_timeout + self.abandon() + self.hooks()
     }
 
     /// How long the platform must wait between its stop signal and SIGKILL: `grace`, plus the
@@ -70,11 +93,14 @@ impl Budget {
     /// Each figure and its sum: `pre_stop 2s + drain_timeout 15s + hooks 5s (order 10: 5s) = 22s`.
     pub(crate) fn breakdown(&self) -> String {
         let mut text = format!(
-            "pre_stop {} + drain_timeout {} + hooks {}",
+            "pre_stop {} + drain_timeout {} + ",
             human(self.pre_stop),
             human(self.drain_timeout),
-            human(self.hooks())
         );
+        if self.abandon_counted {
+            let _ = write!(text, "abandon_timeout {} + ", human(self.abandon_timeout));
+        }
+        let _ = write!(text, "hooks {}", human(self.hooks()));
         if !self.groups.is_empty() {
             let groups: Vec<String> = self
                 .groups
@@ -145,6 +171,18 @@ mod tests {
         assert!(
             warning.contains("= 30s, more than grace (28s)"),
             "{warning}"
+        );
+    }
+
+    #[test]
+    fn abandon_timeout_counts_once_the_deadline_token_is_used() {
+        let mut budget = Budget::new(&config(2, 15, 5, 28), &[]);
+        assert!(!budget.breakdown().contains("abandon_timeout"));
+        assert!(budget.count_abandon());
+        assert!(!budget.count_abandon(), "counted once");
+        assert_eq!(
+            budget.breakdown(),
+            "pre_stop 2s + drain_timeout 15s + abandon_timeout 1s + hooks 0s = 18s"
         );
     }
 

@@ -70,8 +70,8 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// The defaults: drain_timeout 20 s, hook_timeout 5 s, pre_stop 0 s, grace 28 s, SIGTERM
-    /// and SIGINT, a multi-thread runtime.
+    /// The defaults: drain_timeout 20 s, hook_timeout 5 s, pre_stop 0 s, grace 28 s,
+    /// abandon_timeout 1 s, SIGTERM and SIGINT, a multi-thread runtime.
     ///
     /// ```
     /// # use graceful_runtime as graceful;
@@ -141,6 +141,23 @@ impl Builder {
     /// ```
     pub fn grace(mut self, grace: Duration) -> Builder {
         self.config.grace = grace;
+        self
+    }
+
+    /// How long tracked work has, once the drain's deadline has fired and
+    /// [`deadline_token`](crate::deadline_token) is cancelled, to put its unfinished work back
+    /// (release a lease, nack a message, write a checkpoint) and return, before it is aborted
+    /// (default 1 s). Only a process that called `deadline_token()` waits for it.
+    /// `GRACEFUL_ABANDON_TIMEOUT` overrides it.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// use std::time::Duration;
+    /// let builder = graceful::Builder::new().abandon_timeout(Duration::from_secs(3));
+    /// # drop(builder);
+    /// ```
+    pub fn abandon_timeout(mut self, abandon_timeout: Duration) -> Builder {
+        self.config.abandon_timeout = abandon_timeout;
         self
     }
 

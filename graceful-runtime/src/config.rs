@@ -14,6 +14,8 @@ pub(crate) struct Config {
     pub(crate) hook_timeout: Duration,
     pub(crate) pre_stop: Duration,
     pub(crate) grace: Duration,
+    /// How long work has to hand itself back once the deadline token is cancelled.
+    pub(crate) abandon_timeout: Duration,
     pub(crate) signals: Vec<Signal>,
     pub(crate) report: ReportFormat,
     /// The `health` key as written, checked when the environment is applied.
@@ -31,6 +33,7 @@ impl Default for Config {
             hook_timeout: Duration::from_secs(5),
             pre_stop: Duration::ZERO,
             grace: Duration::from_secs(28),
+            abandon_timeout: Duration::from_secs(1),
             signals: vec![Signal::Sigterm, Signal::Sigint],
             report: ReportFormat::Text,
             #[cfg(feature = "health")]
@@ -52,11 +55,14 @@ const HEALTH_VARIABLE: &str = "GRACEFUL_HEALTH_ADDR";
 type Field = fn(&mut Config) -> &mut Duration;
 
 /// The environment variables that override the timings, each with the field it sets.
-const OVERRIDES: [(&str, Field); 4] = [
+const OVERRIDES: [(&str, Field); 5] = [
     ("GRACEFUL_DRAIN_TIMEOUT", |config| &mut config.drain_timeout),
     ("GRACEFUL_HOOK_TIMEOUT", |config| &mut config.hook_timeout),
     ("GRACEFUL_PRE_STOP", |config| &mut config.pre_stop),
     ("GRACEFUL_GRACE", |config| &mut config.grace),
+    ("GRACEFUL_ABANDON_TIMEOUT", |config| {
+        &mut config.abandon_timeout
+    }),
 ];
 
 impl Config {
@@ -182,8 +188,10 @@ mod tests {
                 ("GRACEFUL_HOOK_TIMEOUT", "250ms"),
                 ("GRACEFUL_PRE_STOP", "1s 500ms"),
                 ("GRACEFUL_GRACE", "1m"),
+                ("GRACEFUL_ABANDON_TIMEOUT", "2s"),
             ]))
             .unwrap();
+        assert_eq!(config.abandon_timeout, Duration::from_secs(2));
         assert_eq!(config.drain_timeout, Duration::from_secs(3));
         assert_eq!(config.hook_timeout, Duration::from_millis(250));
         assert_eq!(config.pre_stop, Duration::from_millis(1500));

@@ -9,6 +9,7 @@ mod builder;
 mod config;
 #[cfg(feature = "tower")]
 mod counted_response;
+mod essential;
 mod global;
 #[cfg(feature = "grpc")]
 mod grpc;
@@ -161,7 +162,8 @@ pub fn is_shutting_down() -> bool {
 }
 
 /// Resolves when shutdown begins: at the first signal (or `shutdown()`, or main returning),
-/// the moment readiness starts to fail and pre-stop begins.
+/// the moment readiness starts to fail and pre-stop begins. For a worker this is the quiet
+/// moment: stop fetching new work, finish what it holds (see [`deadline_token()`]).
 ///
 /// Two moments, two futures:
 ///
@@ -306,6 +308,88 @@ where
         .inflight()
         .site_at(std::panic::Location::caller());
     controller.spawn(site, future)
+}
+
+/// Spawns a task the service cannot run without: a queue consumer, a cache refresher, a
+/// replication stream. Like a tracked task, it counts in flight under `name` until it returns,
+/// so the drain waits for it, and it is aborted at the drain deadline. It should return once it
+/// sees [`shutdown_started()`] (stop taking work) or [`token()`] (stop-accepting). Call it
+/// inside a runtime.
+///
+/// It returns `()` or `Result<(), E>` with `E: Display`, as a hook does. When it goes wrong,
+/// the service stops rather than run on without it:
+///
+/// | the task | before shutdown began | once it had begun |
+/// |---|---|---|
+/// | returns an error | shutdown begins; exit 1 | named in the report; exit 0 becomes 1 |
+/// | panics | shutdown begins; exit 101 | named in the report; exit 0 becomes 1 |
+/// | returns `Ok` | shutdown begins; exit 1 ("ended while the service was running") | its normal end |
+///
+/// The report names it: `essential task "consumer" failed: connection reset`.
+/// [`shutdown_with`]'s code still wins, and so does a non-success `ExitCode` from main. A task
+/// aborted at the drain deadline is aborted work, as any tracked task, not a failure of its own.
+/// Nothing restarts it: restarting the process is the supervisor's job (systemd's
+/// `Restart=on-failure`, Kubernetes' restart policy). It costs nothing on any hot path.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// graceful::spawn_essential("consumer", async {
+///     let stop = graceful::shutdown_started();
+///     tokio::pin!(stop);
+///     loop {
+///         tokio::select! {
+///             _ = &mut stop => return Ok(()),
+///             // a message arrives: handle it, or return Err(error) to stop the service
+///             _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+///         }
+///         # return Err::<(), _>("the broker went away");
+///     }
+/// });
+/// # }
+/// ```
+pub fn spawn_essential<F>(name: &'static str, task: F)
+where
+    F: Future + Send + 'static,
+    F::Output: IntoHookResult,
+{
+    essential::spawn(controller(), name, task);
+}
+
+/// A token cancelled when the drain's deadline fires (`drain_timeout`, or grace), before
+/// anything is aborted. Tracked work that sees it has `abandon_timeout` (default 1 s) to put
+/// its unfinished work back, release a lease, nack a message with requeue, write a checkpoint,
+/// and return; what still runs after that is aborted.
+///
+/// Nothing waits for `abandon_timeout` unless this was called: a process that never calls it
+/// aborts at the deadline at once, and its budget does not count it. A drain whose work all
+/// came back in time is not a failure (exit 0); the report says `all handed back: job x2`.
+///
+/// For workers, three moments, three tools:
+///
+/// | moment | tool | what a worker does |
+/// |---|---|---|
+/// | shutdown begins | [`shutdown_started()`] | stop fetching; finish what it holds |
+/// | stop-accepting, `pre_stop` later | [`token()`] | leave loops that serve clients |
+/// | the drain's deadline | `deadline_token()` | hand unfinished work back, then return |
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let deadline = graceful::deadline_token();
+/// let job = graceful::spawn(async move {
+///     tokio::select! {
+///         _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => "done",
+///         _ = deadline.cancelled() => "released its lease",
+///     }
+/// });
+/// # assert_eq!(job.await.unwrap(), "done");
+/// # }
+/// ```
+pub fn deadline_token() -> CancellationToken {
+    controller().deadline_token()
 }
 
 /// Adds a teardown hook at run time, for resources created in main (a pool, a client). It

@@ -26,6 +26,9 @@ impl ShutdownReport {
             Cause::Signal(name) => json!({ "kind": "signal", "signal": name }),
             Cause::Requested => json!({ "kind": "shutdown" }),
             Cause::MainReturned => json!({ "kind": "main_returned" }),
+            Cause::EssentialTask(failure) => {
+                json!({ "kind": "essential_task", "task": failure.task, "error": failure.error() })
+            }
             Cause::Fatal { code, reason } => {
                 json!({ "kind": "shutdown_with", "code": code, "reason": reason })
             }
@@ -37,18 +40,22 @@ impl ShutdownReport {
             .collect();
         let drain = match &self.drain {
             DrainOutcome::Drained => {
-                json!({ "outcome": "drained", "abandoned": [], "aborted_tasks": 0 })
+                json!({ "outcome": "drained", "abandoned": [], "aborted_tasks": 0, "handed_back": [] })
+            }
+            DrainOutcome::HandedBack { handed_back, .. } => {
+                json!({ "outcome": "handed_back", "abandoned": [], "aborted_tasks": 0, "handed_back": sites_json(handed_back) })
             }
             DrainOutcome::TimedOut {
                 deadline,
                 abandoned,
                 aborted_tasks,
+                handed_back,
             } => {
                 let outcome = match deadline {
                     Deadline::DrainTimeout => "timed_out",
                     Deadline::Grace => "grace_spent",
                 };
-                json!({ "outcome": outcome, "abandoned": sites_json(abandoned), "aborted_tasks": aborted_tasks })
+                json!({ "outcome": outcome, "abandoned": sites_json(abandoned), "aborted_tasks": aborted_tasks, "handed_back": sites_json(handed_back) })
             }
         };
         let hooks: Vec<_> = self
@@ -89,6 +96,7 @@ impl ShutdownReport {
             "late_calls": sites_json(&self.late_calls),
             "main": main,
             "shutdown_with": self.fatal.as_ref().map(|fatal| json!({ "code": fatal.code, "reason": fatal.reason })),
+            "essential_failures": self.essential_failures.iter().map(|failure| json!({ "task": failure.task, "error": failure.error() })).collect::<Vec<_>>(),
             "failed": self.has_failures(),
             "exit_code": self.exit_code,
         })

@@ -22,6 +22,9 @@ pub enum Cause {
     Requested,
     /// The main body returned on its own.
     MainReturned,
+    /// An essential task ([`crate::spawn_essential`]) failed, panicked, or ended while the
+    /// service was running.
+    EssentialTask(EssentialFailure),
     /// [`crate::shutdown_with`] was called.
     Fatal {
         /// The exit code it asked for: the process exits with it.
@@ -37,6 +40,7 @@ impl fmt::Display for Cause {
             Cause::Signal(name) => f.write_str(name),
             Cause::Requested => f.write_str("graceful::shutdown()"),
             Cause::MainReturned => f.write_str("main returned"),
+            Cause::EssentialTask(failure) => failure.fmt(f),
             Cause::Fatal { code, reason } => write!(f, "shutdown_with({code}): {reason}"),
         }
     }
@@ -70,6 +74,73 @@ impl Fatal {
 impl fmt::Display for Fatal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "shutdown_with({}): {}", self.code, self.reason)
+    }
+}
+
+/// An essential task that failed, panicked, or ended while the service was running.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// graceful::on_report(|report| {
+///     for failure in &report.essential_failures {
+///         eprintln!("{failure}"); // essential task "consumer" failed: connection reset
+///     }
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EssentialFailure {
+    /// The name given to `spawn_essential`.
+    pub task: String,
+    /// How it ended.
+    pub end: EssentialEnd,
+}
+
+/// How an essential task ended badly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EssentialEnd {
+    /// Returned an error, shown with `Display`.
+    Failed(String),
+    /// Panicked; the panic message.
+    Panicked(String),
+    /// Returned before shutdown began: the service cannot run without it.
+    EndedEarly,
+}
+
+impl EssentialFailure {
+    pub(crate) fn new(task: &str, end: EssentialEnd) -> EssentialFailure {
+        EssentialFailure {
+            task: task.to_owned(),
+            end,
+        }
+    }
+
+    /// What went wrong, without the task's name: the error, the panic, or that it ended.
+    pub fn error(&self) -> String {
+        match &self.end {
+            EssentialEnd::Failed(error) => error.clone(),
+            EssentialEnd::Panicked(message) => format!("panicked: {message}"),
+            EssentialEnd::EndedEarly => "ended while the service was running".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for EssentialFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.end {
+            EssentialEnd::Failed(error) => {
+                write!(f, "essential task {:?} failed: {error}", self.task)
+            }
+            EssentialEnd::Panicked(message) => {
+                write!(f, "essential task {:?} panicked: {message}", self.task)
+            }
+            EssentialEnd::EndedEarly => write!(
+                f,
+                "essential task {:?} ended while the service was running",
+                self.task
+            ),
+        }
     }
 }
 
@@ -107,7 +178,8 @@ impl fmt::Display for MainStatus {
 pub enum Deadline {
     /// `drain_timeout` after stop-accepting.
     DrainTimeout,
-    /// `grace` after the shutdown began: the cap on the whole sequence.
+    /// `grace` after the shutdown began (less `abandon_timeout` where work hands itself back):
+    /// the cap on the whole sequence.
     Grace,
 }
 
@@ -126,14 +198,26 @@ impl fmt::Display for Deadline {
 pub enum DrainOutcome {
     /// Everything in flight finished.
     Drained,
-    /// A deadline fired first; these sites were still in flight.
+    /// A deadline fired first, [`deadline_token`](crate::deadline_token) was cancelled, and
+    /// everything still in flight handed its work back and returned within `abandon_timeout`.
+    /// Not a failure.
+    HandedBack {
+        /// Which deadline fired: `drain_timeout`, or `grace` when it came first.
+        deadline: Deadline,
+        /// What was in flight at the deadline and returned in time, busiest first.
+        handed_back: Vec<SiteCount>,
+    },
+    /// A deadline fired first (and `abandon_timeout` after it, where the deadline token was
+    /// used); these sites were still in flight.
     TimedOut {
         /// Which deadline fired: `drain_timeout`, or `grace` when it came first.
         deadline: Deadline,
         /// Sites still in flight, busiest first.
         abandoned: Vec<SiteCount>,
-        /// Tasks started with `graceful::spawn` that were aborted at the deadline.
+        /// Tasks started with `graceful::spawn` (or `spawn_essential`) that were aborted.
         aborted_tasks: usize,
+        /// What returned within `abandon_timeout` after the deadline token was cancelled.
+        handed_back: Vec<SiteCount>,
     },
 }
 
@@ -157,15 +241,20 @@ pub struct ShutdownReport {
     pub main: MainStatus,
     /// A `shutdown_with(code, reason)` made after something else began the shutdown.
     pub fatal: Option<Fatal>,
+    /// Essential tasks that failed after something else began the shutdown: each turns exit 0
+    /// into 1.
+    pub essential_failures: Vec<EssentialFailure>,
     /// The exit code, when it is known as a number (a user's `ExitCode` is opaque).
     pub exit_code: Option<u8>,
 }
 
 impl ShutdownReport {
-    /// Whether anything went wrong: a drain timeout, a failed hook, the grace period spent.
+    /// Whether anything went wrong: work aborted at a drain deadline, a failed hook, an
+    /// essential task that failed during the shutdown.
     pub fn has_failures(&self) -> bool {
-        !matches!(self.drain, DrainOutcome::Drained)
+        matches!(self.drain, DrainOutcome::TimedOut { .. })
             || self.hooks.iter().any(|hook| hook.outcome.is_failure())
+            || !self.essential_failures.is_empty()
     }
 
     /// The whole sequence's duration.
@@ -184,6 +273,25 @@ pub(crate) fn sites(list: &[SiteCount]) -> String {
         .map(SiteCount::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What of `before` is no longer in `after`, site by site: the work that returned between two
+/// counts.
+pub(crate) fn subtract(before: &[SiteCount], after: &[SiteCount]) -> Vec<SiteCount> {
+    before
+        .iter()
+        .filter_map(|site| {
+            let still = after
+                .iter()
+                .find(|later| later.name == site.name)
+                .map_or(0, |later| later.count);
+            let returned = site.count.saturating_sub(still);
+            (returned > 0).then(|| SiteCount {
+                name: site.name.clone(),
+                count: returned,
+            })
+        })
+        .collect()
 }
 
 impl fmt::Display for ShutdownReport {
@@ -207,14 +315,29 @@ impl fmt::Display for ShutdownReport {
                 "  drain: {} in flight at stop-accepting, all finished",
                 self.in_flight_at_stop
             )?,
+            DrainOutcome::HandedBack {
+                deadline,
+                handed_back,
+            } => writeln!(
+                f,
+                "  drain: {} in flight at stop-accepting; {deadline}; all handed back: {}",
+                self.in_flight_at_stop,
+                sites(handed_back)
+            )?,
             DrainOutcome::TimedOut {
                 deadline,
                 abandoned,
                 aborted_tasks,
+                handed_back,
             } => {
+                let handed_back = if handed_back.is_empty() {
+                    String::new()
+                } else {
+                    format!("handed back: {}; ", sites(handed_back))
+                };
                 writeln!(
                     f,
-                    "  drain: {} in flight at stop-accepting; {deadline}; abandoned: {}; {aborted_tasks} tracked task(s) aborted",
+                    "  drain: {} in flight at stop-accepting; {deadline}; {handed_back}abandoned: {}; {aborted_tasks} tracked task(s) aborted",
                     self.in_flight_at_stop,
                     sites(abandoned)
                 )?
@@ -243,6 +366,9 @@ impl fmt::Display for ShutdownReport {
         writeln!(f, "  main: {}", self.main)?;
         if let Some(fatal) = &self.fatal {
             writeln!(f, "  {fatal}")?;
+        }
+        for failure in &self.essential_failures {
+            writeln!(f, "  {failure}")?;
         }
         match self.exit_code {
             Some(code) => write!(f, "  exit code: {code}"),
@@ -294,6 +420,7 @@ mod tests {
                     count: 2,
                 }],
                 aborted_tasks: 1,
+                handed_back: vec![],
             },
             hooks: vec![HookReport {
                 order: 10,
@@ -304,6 +431,7 @@ mod tests {
             late_calls: vec![],
             main: MainStatus::Dropped(Deadline::DrainTimeout),
             fatal: None,
+            essential_failures: vec![],
             exit_code: Some(1),
         }
     }
@@ -333,6 +461,7 @@ mod tests {
             deadline: Deadline::Grace,
             abandoned: vec![],
             aborted_tasks: 0,
+            handed_back: vec![],
         };
         report.main = MainStatus::Dropped(Deadline::Grace);
         let text = report.to_string();

@@ -2,6 +2,7 @@
 //! report. Each phase is one function; `drive` reads as the list of them.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -36,13 +37,15 @@ struct Deadlines {
 }
 
 impl Deadlines {
-    /// `drain_timeout` from now, unless the grace period ends first.
-    fn drain(&self, drain_timeout: Duration) -> (Instant, Deadline) {
+    /// `drain_timeout` from now, unless the grace period ends first; `hand_back` (the abandon
+    /// timeout, where work hands itself back) is left before grace.
+    fn drain(&self, drain_timeout: Duration, hand_back: Duration) -> (Instant, Deadline) {
         let own = Instant::now() + drain_timeout;
-        if own < self.grace {
+        let last = self.grace.checked_sub(hand_back).unwrap_or(self.grace);
+        if own < last {
             (own, Deadline::DrainTimeout)
         } else {
-            (self.grace, Deadline::Grace)
+            (last, Deadline::Grace)
         }
     }
 }
@@ -141,7 +144,12 @@ impl Controller {
         // Counted before the token is cancelled: work that ends the moment it sees the token
         // (a stream saying goodbye) was still in flight at stop-accepting.
         let in_flight_at_stop = self.inflight.counts();
-        let (until, deadline) = deadlines.drain(config.drain_timeout);
+        let hand_back = if self.deadline_in_use.load(Ordering::Relaxed) {
+            config.abandon_timeout
+        } else {
+            Duration::ZERO
+        };
+        let (until, deadline) = deadlines.drain(config.drain_timeout, hand_back);
         let budget = match deadline {
             Deadline::DrainTimeout => format!("drain_timeout {}", human(config.drain_timeout)),
             Deadline::Grace => format!(
@@ -156,30 +164,46 @@ impl Controller {
             "stop accepting: {in_flight_at_stop} in flight, draining for up to {budget}"
         );
         self.stop_accepting.cancel();
-        let outcome = self.wait_for_in_flight(main, until, deadline).await;
+        let outcome = self
+            .wait_for_in_flight(main, until, deadline, config.abandon_timeout, deadlines)
+            .await;
         self.end_phase(clock, Phase::Drain);
         (in_flight_at_stop, outcome)
     }
 
+    /// Waits until nothing is in flight or `until`; then, where the deadline token is in use,
+    /// cancels it and waits `abandon_timeout` more for work to hand itself back; then aborts
+    /// what is left.
     async fn wait_for_in_flight<F: Future<Output: MainOutput>>(
         &self,
         main: &mut MainBody<F>,
         until: Instant,
         deadline: Deadline,
+        abandon_timeout: Duration,
+        deadlines: &Deadlines,
     ) -> DrainOutcome {
-        let second = Duration::from_secs(1);
-        let mut progress = tokio::time::interval_at(Instant::now() + second, second);
-        loop {
-            tokio::select! {
-                biased;
-                _ = main.run() => {}
-                _ = self.inflight.wait_idle(), if main.is_done() => return DrainOutcome::Drained,
-                _ = tokio::time::sleep_until(until) => break,
-                _ = progress.tick() => {
-                    let busy = crate::report::sites(&self.inflight.busy_sites());
-                    let main_state = if main.is_done() { "" } else { "; main body still running" };
-                    event!(Info, "draining: {} in flight [{busy}]{main_state}", self.inflight.counts());
-                }
+        if self.until_idle(main, until).await {
+            return DrainOutcome::Drained;
+        }
+        let mut handed_back = Vec::new();
+        if self.deadline_in_use.load(Ordering::Relaxed) {
+            let at_deadline = self.inflight.busy_sites();
+            event!(
+                Info,
+                "{deadline}: {} in flight [{}]; deadline token cancelled, {} to hand work back",
+                self.inflight.counts(),
+                crate::report::sites(&at_deadline),
+                human(abandon_timeout)
+            );
+            self.deadline.cancel();
+            let hand_back_until = (Instant::now() + abandon_timeout).min(deadlines.grace);
+            let all_back = self.until_idle(main, hand_back_until).await;
+            handed_back = crate::report::subtract(&at_deadline, &self.inflight.busy_sites());
+            if all_back {
+                return DrainOutcome::HandedBack {
+                    deadline,
+                    handed_back,
+                };
             }
         }
         let abandoned = self.inflight.busy_sites();
@@ -188,6 +212,31 @@ impl Controller {
             deadline,
             abandoned,
             aborted_tasks: self.inflight.abort_tasks(),
+            handed_back,
+        }
+    }
+
+    /// Runs the body and waits until it has returned and nothing is in flight (true), or until
+    /// `until` (false), saying every second what is still running.
+    async fn until_idle<F: Future<Output: MainOutput>>(
+        &self,
+        main: &mut MainBody<F>,
+        until: Instant,
+    ) -> bool {
+        let second = Duration::from_secs(1);
+        let mut progress = tokio::time::interval_at(Instant::now() + second, second);
+        loop {
+            tokio::select! {
+                biased;
+                _ = main.run() => {}
+                _ = self.inflight.wait_idle(), if main.is_done() => return true,
+                _ = tokio::time::sleep_until(until) => return false,
+                _ = progress.tick() => {
+                    let busy = crate::report::sites(&self.inflight.busy_sites());
+                    let main_state = if main.is_done() { "" } else { "; main body still running" };
+                    event!(Info, "draining: {} in flight [{busy}]{main_state}", self.inflight.counts());
+                }
+            }
         }
     }
 
@@ -244,9 +293,20 @@ impl Controller {
             hooks,
             late_calls: self.inflight.late_sites(),
             main: main.status,
+            essential_failures: lock(&self.essential_failures).clone(),
             exit_code: None,
         };
-        let exit = exit_status(fatal, &report.main, main.code, report.has_failures());
+        let essential_cause = match &report.cause {
+            Cause::EssentialTask(failure) => Some(failure),
+            _ => None,
+        };
+        let exit = exit_status(
+            fatal,
+            &report.main,
+            main.code,
+            essential_cause,
+            report.has_failures(),
+        );
         report.exit_code = exit.number();
         let _ = self.finished.set(exit);
         (report, exit)

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::Controller;
 use crate::budget::WATCHDOG_MARGIN;
 use crate::log::{event, flush_std, human};
-use crate::report::{Fatal, MainStatus};
+use crate::report::{EssentialEnd, EssentialFailure, Fatal, MainStatus};
 use crate::sync::lock;
 
 /// How the process exits.
@@ -42,21 +42,28 @@ impl ProcessExit {
     }
 }
 
-/// The exit status, by the documented precedence: `shutdown_with`'s code; 101 for a panic; 1
-/// for an error; the user's non-success `ExitCode`; 1 for a failed drain or hook; 0.
+/// The exit status, by the documented precedence: `shutdown_with`'s code; 101 for a panic of
+/// main; 1 for its error; the user's non-success `ExitCode`; 101 for an essential task's panic
+/// that began the shutdown, 1 for its error or early end; 1 for aborted work, a failed hook or an
+/// essential task that failed during the shutdown; 0.
 pub(crate) fn exit_status(
     fatal: Option<&Fatal>,
     main: &MainStatus,
     user_code: Option<ExitCode>,
+    essential_cause: Option<&EssentialFailure>,
     failures: bool,
 ) -> ProcessExit {
     if let Some(fatal) = fatal {
         return ProcessExit::Code(fatal.code);
     }
-    match (main, user_code) {
-        (MainStatus::Panicked(_), _) => ProcessExit::Code(101),
-        (MainStatus::Error(_), _) => ProcessExit::Code(1),
-        (_, Some(user_code)) => ProcessExit::Main(user_code),
+    match (main, user_code, essential_cause) {
+        (MainStatus::Panicked(_), _, _) => ProcessExit::Code(101),
+        (MainStatus::Error(_), _, _) => ProcessExit::Code(1),
+        (_, Some(user_code), _) => ProcessExit::Main(user_code),
+        (_, _, Some(failure)) if matches!(failure.end, EssentialEnd::Panicked(_)) => {
+            ProcessExit::Code(101)
+        }
+        (_, _, Some(_)) => ProcessExit::Code(1),
         _ if failures => ProcessExit::Code(1),
         _ => ProcessExit::Code(0),
     }
@@ -147,28 +154,66 @@ mod tests {
         let panicked = MainStatus::Panicked("boom".into());
         let seven = Some(ExitCode::from(7));
         assert_eq!(
-            exit_status(Some(&fatal), &panicked, seven, true),
+            exit_status(Some(&fatal), &panicked, seven, None, true),
             ProcessExit::Code(3)
         );
         assert_eq!(
-            exit_status(None, &panicked, seven, true),
+            exit_status(None, &panicked, seven, None, true),
             ProcessExit::Code(101)
         );
         assert_eq!(
-            exit_status(None, &MainStatus::Error("bad".into()), seven, false),
+            exit_status(None, &MainStatus::Error("bad".into()), seven, None, false),
             ProcessExit::Code(1)
         );
         assert_eq!(
-            exit_status(None, &MainStatus::ExitCode("7".into()), seven, true),
+            exit_status(None, &MainStatus::ExitCode("7".into()), seven, None, true),
             ProcessExit::Main(ExitCode::from(7))
         );
         assert_eq!(
-            exit_status(None, &MainStatus::Returned, None, true),
+            exit_status(None, &MainStatus::Returned, None, None, true),
             ProcessExit::Code(1)
         );
         assert_eq!(
-            exit_status(None, &MainStatus::Returned, None, false),
+            exit_status(None, &MainStatus::Returned, None, None, false),
             ProcessExit::Code(0)
+        );
+    }
+
+    #[test]
+    fn an_essential_task_that_began_the_shutdown_exits_101_for_a_panic_and_1_otherwise() {
+        let panicked = EssentialFailure::new("consumer", EssentialEnd::Panicked("boom".into()));
+        let failed = EssentialFailure::new("consumer", EssentialEnd::Failed("reset".into()));
+        let ended = EssentialFailure::new("consumer", EssentialEnd::EndedEarly);
+        let returned = MainStatus::Returned;
+        assert_eq!(
+            exit_status(None, &returned, None, Some(&panicked), false),
+            ProcessExit::Code(101)
+        );
+        assert_eq!(
+            exit_status(None, &returned, None, Some(&failed), false),
+            ProcessExit::Code(1)
+        );
+        assert_eq!(
+            exit_status(None, &returned, None, Some(&ended), false),
+            ProcessExit::Code(1)
+        );
+        let fatal = Fatal::new(3, "gone".into());
+        assert_eq!(
+            exit_status(Some(&fatal), &returned, None, Some(&panicked), true),
+            ProcessExit::Code(3),
+            "shutdown_with still wins"
+        );
+        let seven = Some(ExitCode::from(7));
+        assert_eq!(
+            exit_status(
+                None,
+                &MainStatus::ExitCode("7".into()),
+                seven,
+                Some(&failed),
+                true
+            ),
+            ProcessExit::Main(ExitCode::from(7)),
+            "main's own ExitCode is kept"
         );
     }
 }

@@ -18,7 +18,7 @@ mod started;
 use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use crate::inflight::{InFlight, InFlightGuard, Site};
 use crate::log::event;
 use crate::observe::{Event, Observers};
 use crate::phase::{Health, HealthState, Phase, PhaseState};
-use crate::report::{Cause, Fatal, ShutdownReport};
+use crate::report::{Cause, EssentialFailure, Fatal, ShutdownReport};
 use crate::signals::Received;
 use crate::sync::lock;
 
@@ -47,6 +47,15 @@ pub(crate) struct Controller {
     stop_accepting: CancellationToken,
     /// A `shutdown_with(code, reason)`: stored once, whether or not it began the shutdown.
     fatal: OnceLock<Fatal>,
+    /// The essential task's failure that began the shutdown, if one did.
+    essential_cause: OnceLock<EssentialFailure>,
+    /// Essential tasks that failed once shutdown was under way.
+    essential_failures: Mutex<Vec<EssentialFailure>>,
+    /// Cancelled when the drain's deadline fires, before anything is aborted.
+    deadline: CancellationToken,
+    /// Whether anyone asked for the deadline token: only then does the drain wait
+    /// `abandon_timeout` for work to hand itself back.
+    deadline_in_use: AtomicBool,
     os_signals: AtomicUsize,
     registered: Mutex<RegisteredHooks>,
     kept: Mutex<Vec<Box<dyn Any + Send>>>,
@@ -84,6 +93,10 @@ impl Controller {
             start: StartLatch::default(),
             stop_accepting: CancellationToken::new(),
             fatal: OnceLock::new(),
+            essential_cause: OnceLock::new(),
+            essential_failures: Mutex::new(Vec::new()),
+            deadline: CancellationToken::new(),
+            deadline_in_use: AtomicBool::new(false),
             os_signals: AtomicUsize::new(0),
             registered: Mutex::new(RegisteredHooks::default()),
             kept: Mutex::new(Vec::new()),
@@ -144,6 +157,30 @@ impl Controller {
         }
     }
 
+    /// An essential task failed, panicked, or ended while the service ran. The first such
+    /// failure before shutdown begins it; any other joins the report and makes the exit code 1.
+    pub(crate) fn essential_task_failed(&self, failure: EssentialFailure) {
+        event!(Error, "{failure}");
+        let began_it = self.essential_cause.set(failure.clone()).is_ok()
+            && self.begin_shutdown(Trigger::EssentialTask);
+        if !began_it {
+            lock(&self.essential_failures).push(failure);
+        }
+    }
+
+    /// The token cancelled at the drain's deadline. The first call makes the drain wait
+    /// `abandon_timeout` for work to hand itself back, and counts it in the budget.
+    pub(crate) fn deadline_token(&self) -> CancellationToken {
+        // Relaxed: the drain reads it after the deadline fires, long after any caller that
+        // could still hand work back has called this.
+        if !self.deadline_in_use.load(Ordering::Relaxed)
+            && !self.deadline_in_use.swap(true, Ordering::Relaxed)
+        {
+            self.grow_budget("deadline_token() in use", Budget::count_abandon);
+        }
+        self.deadline.child_token()
+    }
+
     /// Decides what an OS signal does: the first begins shutdown, the second forces the exit.
     pub(crate) fn on_os_signal(&self, received: Received) -> SignalAction {
         let count = self.os_signals.fetch_add(1, Ordering::AcqRel) + 1;
@@ -176,6 +213,11 @@ impl Controller {
             },
             // `shutdown_with` records its reason before it triggers.
             (Trigger::Fatal, None) => Cause::Requested,
+            (Trigger::EssentialTask, _) => match self.essential_cause.get() {
+                Some(failure) => Cause::EssentialTask(failure.clone()),
+                // Recorded before it triggers, as `shutdown_with`'s reason is.
+                None => Cause::Requested,
+            },
         }
     }
 
@@ -257,7 +299,9 @@ impl Controller {
                 elapsed: Duration::ZERO,
             });
         } else {
-            self.count_in_budget(order, &name);
+            self.grow_budget(&format!("hook {name:?} (order {order})"), |budget| {
+                budget.add_hook(order, None)
+            });
             registered.hooks.push(Hook::registered(order, name, hook));
         }
     }
@@ -267,30 +311,21 @@ impl Controller {
         *lock(&self.budget) = Some(budget);
     }
 
-    /// Logs the worst case again when a registered hook makes it longer, and warns, once, when
-    /// it comes to exceed grace.
-    fn count_in_budget(&self, order: i32, name: &str) {
+    /// Logs the worst case again when `grow` makes it longer (a registered hook, the deadline
+    /// token), and warns, once, when it comes to exceed grace.
+    fn grow_budget(&self, with: &str, grow: impl FnOnce(&mut Budget) -> bool) {
         let mut budget = lock(&self.budget);
         let Some(budget) = budget.as_mut() else {
             return;
         };
         let fitted = budget.warning().is_none();
-        if !budget.add_hook(order, None) {
+        if !grow(budget) {
             return;
         }
         match budget.warning() {
-            Some(warning) if fitted => {
-                event!(
-                    Warn,
-                    "after register_hook({name:?}, order {order}): {warning}"
-                )
-            }
+            Some(warning) if fitted => event!(Warn, "with {with}: {warning}"),
             Some(_) => {}
-            None => event!(
-                Info,
-                "shutdown budget, with hook {name:?}: {}",
-                budget.breakdown()
-            ),
+            None => event!(Info, "shutdown budget, with {with}: {}", budget.breakdown()),
         }
     }
 

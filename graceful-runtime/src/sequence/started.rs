@@ -21,6 +21,8 @@ pub(crate) enum Trigger {
     MainReturned,
     /// `graceful::shutdown_with(..)`.
     Fatal,
+    /// An essential task failed, panicked or ended; its failure is kept apart, once.
+    EssentialTask,
 }
 
 /// When shutdown began, and why.

@@ -1,15 +1,17 @@
 //! The sequence as a whole, on paused tokio time: phases, drain, hooks, exit codes, signals.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::drive::Outcome;
 use super::started::Trigger;
 use super::*;
 use crate::config::Config;
-use crate::hooks::HookOutcome;
+use crate::hooks::{HookOutcome, IntoHookResult};
 use crate::inflight::{InFlight, Site};
 use crate::report::{Cause, Deadline, DrainOutcome, MainStatus};
 
@@ -142,6 +144,7 @@ async fn drain_timeout_names_the_stuck_site_and_aborts_tasks() {
             deadline: Deadline::DrainTimeout,
             abandoned,
             aborted_tasks,
+            ..
         } => {
             assert!(abandoned.contains(&crate::report::SiteCount {
                 name: "app::upload".into(),
@@ -395,4 +398,220 @@ async fn the_drain_line_names_grace_when_grace_comes_first() {
         "{}",
         outcome.report
     );
+}
+
+/// Drives `controller` with a body that waits for shutdown (as a service's does), after
+/// spawning `task` as the essential task "consumer".
+async fn drive_with_essential<F>(controller: &'static Controller, task: F) -> Outcome
+where
+    F: Future + Send + 'static,
+    F::Output: IntoHookResult,
+{
+    controller
+        .drive(&config(0, 1_000, 10_000), &[], async move {
+            crate::essential::spawn(controller, "consumer", task);
+            controller.shutdown_started().await;
+        })
+        .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_essential_task_that_errs_stops_the_service_with_exit_1() {
+    let controller = controller();
+    let outcome =
+        drive_with_essential(controller, async { Err::<(), _>("connection reset") }).await;
+    assert_eq!(outcome.report.exit_code, Some(1));
+    assert_eq!(
+        outcome.report.cause.to_string(),
+        "essential task \"consumer\" failed: connection reset"
+    );
+    let json: serde_json::Value = serde_json::from_str(&outcome.report.to_json()).unwrap();
+    assert_eq!(json["cause"]["kind"], "essential_task");
+    assert_eq!(json["cause"]["task"], "consumer");
+    assert_eq!(json["cause"]["error"], "connection reset");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_essential_task_that_panics_stops_the_service_with_exit_101() {
+    let controller = controller();
+    let outcome = drive_with_essential(controller, async {
+        if true {
+            panic!("poisoned")
+        }
+    })
+    .await;
+    assert_eq!(outcome.report.exit_code, Some(101));
+    assert_eq!(
+        outcome.report.cause.to_string(),
+        "essential task \"consumer\" panicked: poisoned"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_essential_task_that_ends_while_the_service_runs_stops_it_with_exit_1() {
+    let controller = controller();
+    let outcome = drive_with_essential(controller, async {}).await;
+    assert_eq!(outcome.report.exit_code, Some(1));
+    assert_eq!(
+        outcome.report.cause.to_string(),
+        "essential task \"consumer\" ended while the service was running"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_essential_task_that_ends_after_shutdown_began_is_its_normal_end() {
+    let controller = controller();
+    controller.on_os_signal(sigterm());
+    let outcome = drive_with_essential(controller, async move {
+        controller.shutdown_started().await;
+    })
+    .await;
+    assert_eq!(outcome.report.exit_code, Some(0), "{}", outcome.report);
+    assert!(outcome.report.essential_failures.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_essential_task_that_fails_during_the_drain_turns_exit_0_into_1() {
+    let controller = controller();
+    controller.on_os_signal(sigterm());
+    let outcome = drive_with_essential(controller, async move {
+        controller.stop_accepting().cancelled().await;
+        Err::<(), _>("lost the broker while draining")
+    })
+    .await;
+    assert_eq!(outcome.report.exit_code, Some(1));
+    assert_eq!(outcome.report.cause, Cause::Signal("SIGTERM"));
+    assert_eq!(
+        outcome.report.essential_failures[0].to_string(),
+        "essential task \"consumer\" failed: lost the broker while draining"
+    );
+    let json: serde_json::Value = serde_json::from_str(&outcome.report.to_json()).unwrap();
+    assert_eq!(json["essential_failures"][0]["task"], "consumer");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_essential_task_aborted_at_the_drain_deadline_is_aborted_work_not_a_failure() {
+    let controller = controller();
+    controller.on_os_signal(sigterm());
+    let outcome = drive_with_essential(controller, std::future::pending::<()>()).await;
+    assert!(outcome.report.essential_failures.is_empty());
+    assert!(matches!(
+        &outcome.report.drain,
+        DrainOutcome::TimedOut {
+            aborted_tasks: 1,
+            ..
+        }
+    ));
+    assert_eq!(outcome.report.exit_code, Some(1));
+}
+
+/// A job that hands itself back `hand_back_after` once the deadline token is cancelled.
+fn job(controller: &'static Controller, hand_back_after: Duration) {
+    let deadline = controller.deadline_token();
+    let site = controller.inflight().site_named("job");
+    controller.spawn(site, async move {
+        deadline.cancelled().await;
+        tokio::time::sleep(hand_back_after).await;
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn jobs_that_hand_themselves_back_in_time_end_the_drain_as_handed_back_with_exit_0() {
+    let controller = controller();
+    job(controller, Duration::from_millis(100));
+    job(controller, Duration::from_millis(200));
+    controller.on_os_signal(sigterm());
+    let began = Instant::now();
+    let outcome = controller
+        .drive(&config(0, 1_000, 10_000), &[], async {})
+        .await;
+    assert_eq!(
+        outcome.report.drain,
+        DrainOutcome::HandedBack {
+            deadline: Deadline::DrainTimeout,
+            handed_back: vec![crate::report::SiteCount {
+                name: "job".into(),
+                count: 2
+            }],
+        }
+    );
+    assert_eq!(outcome.report.exit_code, Some(0));
+    assert_eq!(began.elapsed(), Duration::from_millis(1_200));
+    let json: serde_json::Value = serde_json::from_str(&outcome.report.to_json()).unwrap();
+    assert_eq!(json["drain"]["outcome"], "handed_back");
+    assert_eq!(json["drain"]["handed_back"][0]["count"], 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_ignores_the_deadline_token_is_aborted_after_abandon_timeout() {
+    let controller = controller();
+    job(controller, Duration::from_millis(100));
+    job(controller, Duration::from_secs(60));
+    controller.on_os_signal(sigterm());
+    let began = Instant::now();
+    let outcome = controller
+        .drive(&config(0, 1_000, 10_000), &[], async {})
+        .await;
+    let one_job = vec![crate::report::SiteCount {
+        name: "job".into(),
+        count: 1,
+    }];
+    match &outcome.report.drain {
+        DrainOutcome::TimedOut {
+            abandoned,
+            handed_back,
+            aborted_tasks,
+            ..
+        } => {
+            assert_eq!(*abandoned, one_job);
+            assert_eq!(*handed_back, one_job);
+            assert_eq!(*aborted_tasks, 1);
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // drain_timeout 1 s, then abandon_timeout 1 s (the default).
+    assert_eq!(began.elapsed(), Duration::from_secs(2));
+    assert_eq!(outcome.report.exit_code, Some(1));
+    assert!(
+        outcome
+            .report
+            .to_string()
+            .contains("handed back: job x1; abandoned: job x1"),
+        "{}",
+        outcome.report
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_deadline_token_the_drain_aborts_at_its_deadline() {
+    let controller = controller();
+    let site = controller.inflight().site_named("job");
+    controller.spawn(site, std::future::pending::<()>());
+    controller.on_os_signal(sigterm());
+    let began = Instant::now();
+    let outcome = controller
+        .drive(&config(0, 1_000, 10_000), &[], async {})
+        .await;
+    assert_eq!(began.elapsed(), Duration::from_secs(1));
+    assert!(matches!(
+        outcome.report.drain,
+        DrainOutcome::TimedOut { .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_drain_leaves_abandon_timeout_before_grace() {
+    let controller = controller();
+    job(controller, Duration::from_secs(60));
+    controller.on_os_signal(sigterm());
+    let began = Instant::now();
+    let outcome = controller
+        .drive(&config(0, 5_000, 3_000), &[], async {})
+        .await;
+    match &outcome.report.drain {
+        DrainOutcome::TimedOut { deadline, .. } => assert_eq!(*deadline, Deadline::Grace),
+        other => panic!("expected grace to cut the drain, got {other:?}"),
+    }
+    // grace 3 s: the deadline token at 2 s, the abort at 3 s.
+    assert_eq!(began.elapsed(), Duration::from_secs(3));
 }
