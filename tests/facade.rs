@@ -36,6 +36,8 @@ exported!(
     shutdown_started,
     shutdown_with,
     spawn,
+    spawn_essential,
+    deadline_token,
     token,
     track,
     Builder,

@@ -27,8 +27,8 @@ use proc_macro::TokenStream;
 ///
 /// It returns `()`, `Result<(), E: Debug>` or `std::process::ExitCode`. Keys, all optional:
 ///
-/// - `drain_timeout = "20s"`, `hook_timeout = "5s"`, `pre_stop = "0s"`, `grace = "28s"`:
-///   humantime durations, checked at compile time;
+/// - `drain_timeout = "20s"`, `hook_timeout = "5s"`, `pre_stop = "0s"`, `grace = "28s"`,
+///   `abandon_timeout = "1s"`: humantime durations, checked at compile time;
 /// - `signals = ["SIGTERM", "SIGINT"]`: any of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
 ///   SIGUSR2;
 /// - `flavor = "multi_thread"` or `"current_thread"`, and `worker_threads = N` (multi_thread);

@@ -19,6 +19,7 @@ pub(crate) const MAIN_KEYS: &[&str] = &[
     "hook_timeout",
     "pre_stop",
     "grace",
+    "abandon_timeout",
     "signals",
     "flavor",
     "worker_threads",

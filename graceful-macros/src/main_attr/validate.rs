@@ -13,7 +13,13 @@ use crate::signature::{Parameters, Rules};
 use crate::{duration, krate};
 
 /// The duration keys, which are also the names of the builder methods they become.
-pub(super) const DURATION_KEYS: &[&str] = &["drain_timeout", "hook_timeout", "pre_stop", "grace"];
+pub(super) const DURATION_KEYS: &[&str] = &[
+    "drain_timeout",
+    "hook_timeout",
+    "pre_stop",
+    "grace",
+    "abandon_timeout",
+];
 
 /// The signals `signals = [..]` accepts, as written there.
 const SIGNALS: &[(&str, SignalName)] = &[
@@ -327,7 +333,7 @@ mod tests {
         let (_, messages) = checked(quote!(drain_timout = "5s"));
         assert_eq!(
             messages,
-            ["unknown key `drain_timout`; expected one of: drain_timeout, hook_timeout, pre_stop, grace, signals, flavor, worker_threads, health, report, crate"]
+            ["unknown key `drain_timout`; expected one of: drain_timeout, hook_timeout, pre_stop, grace, abandon_timeout, signals, flavor, worker_threads, health, report, crate"]
         );
     }
 
