@@ -34,15 +34,7 @@ impl InFlight {
     /// Every site with its count, zeros included, merged by name (for the metrics gauge).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn all_sites(&self) -> Vec<(&'static str, usize)> {
-        let mut merged: Vec<(&'static str, usize)> = Vec::new();
-        for site in lock(&self.sites).iter() {
-            let count = site.in_flight();
-            match merged.iter_mut().find(|(name, _)| *name == site.name) {
-                Some((_, total)) => *total += count,
-                None => merged.push((site.name, count)),
-            }
-        }
-        merged
+        self.merge_by_name(Site::in_flight)
     }
 
     /// Sites with calls that started after teardown had begun.
@@ -50,22 +42,34 @@ impl InFlight {
         self.count_by_name(Site::late)
     }
 
+    /// The names with a count above zero, busiest first, ties by name so that reports are
+    /// stable.
     fn count_by_name(&self, count_of: impl Fn(&Site) -> usize) -> Vec<SiteCount> {
-        let mut merged: Vec<SiteCount> = Vec::new();
+        let mut counted: Vec<SiteCount> = self
+            .merge_by_name(count_of)
+            .into_iter()
+            .filter(|&(_, count)| count > 0)
+            .map(|(name, count)| SiteCount {
+                name: name.to_owned(),
+                count,
+            })
+            .collect();
+        counted.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        counted
+    }
+
+    /// Every name with the sum of `count_of` over its sites, in the order the names were first
+    /// registered. Sites share a name when tracked fns and `track` calls are given the same
+    /// one, and a reader wants one line per name.
+    fn merge_by_name(&self, count_of: impl Fn(&Site) -> usize) -> Vec<(&'static str, usize)> {
+        let mut merged: Vec<(&'static str, usize)> = Vec::new();
         for site in lock(&self.sites).iter() {
             let count = count_of(site);
-            if count == 0 {
-                continue;
-            }
-            match merged.iter_mut().find(|entry| entry.name == site.name) {
-                Some(entry) => entry.count += count,
-                None => merged.push(SiteCount {
-                    name: site.name.to_owned(),
-                    count,
-                }),
+            match merged.iter_mut().find(|(name, _)| *name == site.name) {
+                Some((_, total)) => *total += count,
+                None => merged.push((site.name, count)),
             }
         }
-        merged.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
         merged
     }
 }
@@ -93,6 +97,22 @@ mod tests {
                     count: 1
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn every_site_is_listed_merged_by_name_with_idle_ones_at_zero() {
+        let registry = InFlight::leak();
+        let _a = registry.site_named("export").enter();
+        drop(registry.leak_site("idle").enter());
+        let _b = registry.leak_site("export").enter();
+        assert_eq!(registry.all_sites(), vec![("export", 2), ("idle", 0)]);
+        assert_eq!(
+            registry.busy_sites(),
+            vec![SiteCount {
+                name: "export".into(),
+                count: 2
+            }]
         );
     }
 }
