@@ -132,7 +132,15 @@ fn bind_refuses_a_udp_socket_naming_its_fd() {
     finished.store(true, Ordering::Relaxed);
     sender.join().unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
-    assert!(log.contains("fd 3 from systemd is a UDP socket"), "{log}");
+    // listenfd's reason names what it is not: a TCP socket.
+    assert!(
+        log.contains("fd 3, not a socket graceful can use (fd 3 is not a valid tcp socket)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("needs one: ListenStream= with a port"),
+        "{log}"
+    );
 }
 
 #[test]
