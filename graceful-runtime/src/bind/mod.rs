@@ -78,7 +78,7 @@ async fn take_or_bind(name: Option<&str>, addr: impl ToSocketAddrs) -> io::Resul
     let asked = resolved.as_deref().unwrap_or_default();
     let call = match name {
         Some(name) => format!("bind_named({name:?})"),
-        None => format!("bind({})", select::describe(asked)),
+        None => format!("bind({})", select::describe_addresses(asked)),
     };
     let taken = lock(inherited).take(name, asked).map_err(|refused| {
         io::Error::new(
@@ -102,7 +102,7 @@ async fn take_or_bind(name: Option<&str>, addr: impl ToSocketAddrs) -> io::Resul
                 event!(
                     Warn,
                     "{call}: adopted the socket systemd passed as {socket}, the only one left, though none listens on {}",
-                    select::describe(asked)
+                    select::describe_addresses(asked)
                 );
             }
             Ok(listener)

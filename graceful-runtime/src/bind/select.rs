@@ -117,7 +117,7 @@ pub(crate) fn choose(
             let named = name.map(|name| format!(" named {name:?}")).unwrap_or_default();
             let message = match listeners.len() {
                 0 => format!("systemd passed no untaken listening TCP socket{named} ({passed}); graceful::bind needs one: ListenStream= with a port, and Accept=no, in the .socket unit"),
-                count => format!("none of the {count} untaken listening TCP sockets{named} systemd passed is on {} ({passed}); ask for one of their addresses", describe(addresses)),
+                count => format!("none of the {count} untaken listening TCP sockets{named} systemd passed is on {} ({passed}); ask for one of their addresses", describe_addresses(addresses)),
             };
             (io::ErrorKind::InvalidInput, message)
         }
@@ -138,7 +138,7 @@ fn same_address(local: SocketAddr, wanted: SocketAddr) -> bool {
 }
 
 /// The addresses a call asked for, as its log lines and errors name them.
-pub(crate) fn describe(addresses: &[SocketAddr]) -> String {
+pub(crate) fn describe_addresses(addresses: &[SocketAddr]) -> String {
     if addresses.is_empty() {
         "an address that does not resolve".to_owned()
     } else {
