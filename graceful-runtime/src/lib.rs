@@ -65,12 +65,16 @@ use global::controller;
 /// systemd passed for it (socket activation: `LISTEN_FDS`), so that connections queue in the
 /// kernel while the service restarts.
 ///
-/// With sockets from systemd it returns the one listening on `addr` (any address `addr`
-/// resolves to; `0.0.0.0:P` and `[::]:P` match each other, and a wildcard on either side
-/// matches by port), else the next one not yet taken: systemd does not order the sockets of
-/// different units. Once every passed socket is taken, or when none was passed, it binds
-/// `addr`. The log says which it did. A passed socket of another kind (UDP, Unix, a
-/// connection from `Accept=yes`) is an error naming its file descriptor. Off Unix it binds.
+/// With sockets from systemd, one rule picks among those not taken yet:
+/// - the TCP listener on `addr` (any address `addr` resolves to; `0.0.0.0:P` and `[::]:P`
+///   count as equal, and so do an IPv4 address and its IPv4-mapped IPv6 form);
+/// - else, when exactly one TCP listener is left, that one, logging both addresses;
+/// - else an error listing every socket systemd passed, never a socket on another address
+///   picked silently.
+///
+/// Once every passed socket is taken, or when none was passed, it binds `addr`. The log says
+/// which it did. A passed socket of another kind (UDP, Unix, a connection from `Accept=yes`)
+/// is never handed out; it shows in the error. Off Unix it binds.
 ///
 /// ```
 /// # use graceful_runtime as graceful;
@@ -88,10 +92,11 @@ pub async fn bind(
     bind::bind(addr).await
 }
 
-/// Like [`bind()`], but picks the socket systemd passed by its name (`FileDescriptorName=` in the
-/// `.socket` unit, which defaults to the unit's name). When systemd passed sockets but none of
-/// that name, it is an error naming it, never a bind of a port systemd may hold; when systemd
-/// passed none, it binds `addr`.
+/// Like [`bind()`], but picks among the sockets systemd passed under `name`
+/// (`FileDescriptorName=` in the `.socket` unit, which defaults to the unit's name), by the same
+/// rule. When systemd passed sockets but none of that name, or every one of that name is taken,
+/// it is an error naming it, never a bind of a port systemd may hold; when systemd passed none,
+/// it binds `addr`.
 ///
 /// ```
 /// # use graceful_runtime as graceful;

@@ -62,6 +62,58 @@ fn bind_takes_the_socket_on_its_address_among_several() {
 }
 
 #[test]
+fn bind_takes_the_one_socket_passed_on_another_address_logging_both() {
+    let Some(launcher) = socket_activate() else {
+        return;
+    };
+    let (passed, asked) = (free_port(), free_port());
+    let (passed_address, asked) = (format!("127.0.0.1:{passed}"), format!("127.0.0.1:{asked}"));
+    let mut command = Command::new(launcher);
+    command
+        .args(["-l", &passed_address])
+        .arg(probe())
+        .arg(&asked);
+    let probe = Probe::spawn(command);
+    assert_eq!(answer(passed), "ok\n");
+    let (status, log) = probe.finish();
+    assert!(status.success(), "{status}\n{log}");
+    assert!(
+        log.contains(&format!(
+            "bind({asked}): adopted the socket systemd passed as fd 3, a listening TCP socket on {passed_address}, the only one left, though none listens on {asked}"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn bind_refuses_an_address_none_of_several_sockets_is_on_listing_them() {
+    let Some(launcher) = socket_activate() else {
+        return;
+    };
+    let (first, second, asked) = (free_port(), free_port(), free_port());
+    let [first_address, second_address, asked] =
+        [first, second, asked].map(|port| format!("127.0.0.1:{port}"));
+    let mut command = Command::new(launcher);
+    command
+        .args(["-l", &first_address, "-l", &second_address])
+        .arg(probe())
+        .arg(&asked);
+    let probe = Probe::spawn(command);
+    // The probe fails, so this connection is reset: only its start-up matters.
+    let _ = connect(first);
+    let (status, log) = probe.finish();
+    assert_eq!(status.code(), Some(1), "{log}");
+    // Before, it took fd 3, on another port, without a word.
+    assert!(!log.contains("adopted"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "bind({asked}): none of the 2 untaken listening TCP sockets systemd passed is on {asked} (fd 3, a listening TCP socket on {first_address}; fd 4, a listening TCP socket on {second_address})"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
 fn bind_named_adopts_the_socket_of_that_name() {
     let Some(launcher) = socket_activate() else {
         return;
@@ -132,7 +184,15 @@ fn bind_refuses_a_udp_socket_naming_its_fd() {
     finished.store(true, Ordering::Relaxed);
     sender.join().unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
-    assert!(log.contains("fd 3 from systemd is a UDP socket"), "{log}");
+    // listenfd's reason names what it is not: a TCP socket.
+    assert!(
+        log.contains("fd 3, not a socket graceful can use (fd 3 is not a valid tcp socket)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("needs one: ListenStream= with a port"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -1,114 +1,125 @@
-//! Takes ownership of the file descriptors systemd passed, through listenfd (which holds the
-//! `unsafe`), and finds out what each one is.
+//! Adopts the sockets systemd passed: the `LISTEN_*` variables read strictly by `environment`,
+//! then each socket taken through listenfd, which holds the `unsafe`.
 
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::SocketAddr as UnixAddress;
 
 use listenfd::ListenFd;
 
-use super::select::{Kind, Slot};
+use super::environment::{self, Passed};
+use super::inherited::Inherited;
+use super::select::{self, Kind, Socket};
 use crate::log::event;
 
-/// An adopted socket, owned until `bind` hands it out; the ones never asked for stay open (as
-/// they would in a process that did not adopt them) and marked close-on-exec.
-#[derive(Debug)]
-pub(crate) enum Held {
-    Tcp(TcpListener),
-    /// Of a kind `bind` never hands out: owned, so that nothing else closes or reuses it.
-    Kept {
-        _fd: OwnedFd,
-    },
-}
+pub(super) use super::environment::EnvironmentError;
 
-impl Held {
-    fn kept(socket: impl Into<OwnedFd>) -> Held {
-        Held::Kept { _fd: socket.into() }
-    }
-}
-
-/// Adopts the `names.len()` passed sockets from `first_fd` on. listenfd reads `LISTEN_FDS` and
-/// `LISTEN_PID` again and removes them from the environment, which is why `Builder::run` gets
-/// here before any thread starts. `LISTEN_FDNAMES` stays: without `LISTEN_FDS` it means
-/// nothing to a child, and removing it would be `unsafe` from edition 2024 on.
-pub(crate) fn adopt_all(first_fd: i32, names: Vec<Option<String>>) -> Vec<(Slot, Option<Held>)> {
+/// Reads the variables and adopts the sockets they name, logging what was found.
+pub(super) fn from_environment() -> Result<Inherited, EnvironmentError> {
+    let own_pid = std::process::id();
+    let (first_fd, names) = match environment::from_process(own_pid)? {
+        Passed::Nothing => return Ok(Inherited::default()),
+        Passed::NotOurs {
+            listen_pid,
+            listen_fds,
+        } => {
+            event!(
+                Warn,
+                "socket activation: LISTEN_PID={listen_pid} names another process (this one is {own_pid}): the sockets of LISTEN_FDS={listen_fds} are not ours; ignoring them, graceful::bind binds its addresses itself"
+            );
+            return Ok(Inherited::default());
+        }
+        Passed::Sockets { first_fd, names } => (first_fd, names),
+    };
+    // listenfd reads LISTEN_FDS and LISTEN_PID again and removes them from the environment,
+    // which is why `Builder::run` gets here before any thread starts. LISTEN_FDNAMES stays:
+    // without LISTEN_FDS it means nothing to a child, and removing it would be `unsafe` from
+    // edition 2024 on.
     let mut passed = ListenFd::from_env();
     if passed.len() != names.len() {
-        // Only another thread changing LISTEN_FDS between the two reads can get here.
+        // listenfd parses the same variables less strictly (spaces, for one).
         event!(
             Warn,
-            "socket activation: LISTEN_FDS changed while being read ({} then {}); adopting {}",
-            names.len(),
+            "socket activation: listenfd sees {} of the {} sockets LISTEN_FDS names; adopting those",
             passed.len(),
-            names.len().min(passed.len())
+            names.len()
         );
     }
-    names
-        .into_iter()
-        .enumerate()
-        .take(passed.len())
-        .map(|(index, name)| {
-            let fd = first_fd.saturating_add(i32::try_from(index).unwrap_or(i32::MAX));
-            let (kind, held) = adopt_one(&mut passed, index);
-            let fd = match &held {
-                Some(Held::Tcp(listener)) => listener.as_raw_fd(),
-                _ => fd,
-            };
-            let slot = Slot {
-                fd,
-                name,
-                kind,
-                taken: false,
-            };
-            (slot, held)
-        })
-        .collect()
+    let mut inherited = Inherited::default();
+    for ((index, fd), name) in (0..passed.len()).zip(first_fd..).zip(names) {
+        let (kind, held) = adopt(&mut passed, index);
+        inherited.sockets.push(Socket {
+            fd: held.as_ref().map_or(fd, AsRawFd::as_raw_fd),
+            name,
+            kind,
+            taken: false,
+        });
+        inherited.held.push(held);
+    }
+    event!(
+        Info,
+        "socket activation: systemd passed {} socket(s): {}",
+        inherited.sockets.len(),
+        select::list(&inherited.sockets, "; ")
+    );
+    Ok(inherited)
 }
 
-/// Tries each kind listenfd knows in turn: each refusal leaves the fd in place for the next.
-fn adopt_one(passed: &mut ListenFd, index: usize) -> (Kind, Option<Held>) {
+/// Takes the passed socket at `index` if it is TCP; listenfd leaves any other where it is.
+fn adopt(passed: &mut ListenFd, index: usize) -> (Kind, Option<TcpListener>) {
     match passed.take_tcp_listener(index) {
-        Ok(Some(listener)) => {
-            let kind = match (listener.local_addr(), is_connected(listener.try_clone())) {
-                (Ok(local), false) => Kind::TcpListener(local),
-                (Ok(local), true) => Kind::TcpConnection(local),
-                (Err(error), _) => Kind::Unusable(error.to_string()),
-            };
-            return (kind, Some(Held::Tcp(listener)));
-        }
-        Ok(None) => return (Kind::Unusable("already taken".to_owned()), None),
-        Err(_) => {}
-    }
-    if let Ok(Some(listener)) = passed.take_unix_listener(index) {
-        let path = describe_unix(listener.local_addr().ok());
-        return (Kind::UnixListener(path), Some(Held::kept(listener)));
-    }
-    if let Ok(Some(socket)) = passed.take_udp_socket(index) {
-        return match socket.local_addr() {
-            Ok(local) => (Kind::Udp(local), Some(Held::kept(socket))),
-            Err(error) => (Kind::Unusable(error.to_string()), Some(Held::kept(socket))),
-        };
-    }
-    match passed.take_unix_datagram(index) {
         Ok(Some(socket)) => {
-            let path = describe_unix(socket.local_addr().ok());
-            (Kind::UnixDatagram(path), Some(Held::kept(socket)))
+            let kind = kind_of(&socket).unwrap_or_else(|error| Kind::Other(error.to_string()));
+            (kind, Some(socket))
         }
-        Ok(None) => (Kind::Unusable("already taken".to_owned()), None),
-        Err(error) => (Kind::Unusable(error.to_string()), None),
+        Ok(None) => (Kind::Other("adopted twice".to_owned()), None),
+        Err(not_tcp) => (Kind::Other(not_tcp.to_string()), None),
     }
 }
 
-/// Whether a TCP socket is one connection (as `Accept=yes` passes) rather than a listener: a
-/// connection has a peer. std has `peer_addr` only on streams; a duplicate of the fd is looked
-/// at as one and closed.
-fn is_connected(duplicate: std::io::Result<TcpListener>) -> bool {
-    duplicate.is_ok_and(|listener| TcpStream::from(OwnedFd::from(listener)).peer_addr().is_ok())
+/// A listener, made non-blocking as tokio needs it, or one connection.
+fn kind_of(socket: &TcpListener) -> io::Result<Kind> {
+    let local = socket.local_addr()?;
+    // A connection, as `Accept=yes` passes, has a peer. std asks only streams for theirs, so a
+    // duplicate of the fd is looked at as one.
+    if TcpStream::from(OwnedFd::from(socket.try_clone()?))
+        .peer_addr()
+        .is_ok()
+    {
+        return Ok(Kind::TcpConnection(local));
+    }
+    socket.set_nonblocking(true)?;
+    Ok(Kind::TcpListener(local))
 }
 
-fn describe_unix(address: Option<UnixAddress>) -> String {
-    match address.as_ref().and_then(UnixAddress::as_pathname) {
-        Some(path) => path.display().to_string(),
-        None => "an unnamed or abstract address".to_owned(),
+/// The number `is_inherited` compares with those of the passed sockets.
+#[cfg(feature = "serve")]
+pub(super) fn fd_number(listener: &tokio::net::TcpListener) -> i32 {
+    listener.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_is_made_non_blocking() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let kind = kind_of(&listener).unwrap();
+        assert_eq!(kind, Kind::TcpListener(listener.local_addr().unwrap()));
+        // Non-blocking: an empty queue answers at once instead of waiting.
+        let error = listener.accept().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn an_accepted_connection_is_told_from_a_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (connection, _) = listener.accept().unwrap();
+        let local = connection.local_addr().unwrap();
+        // As listenfd hands it over: a TCP socket, whatever it is.
+        let passed = TcpListener::from(OwnedFd::from(connection));
+        assert_eq!(kind_of(&passed).unwrap(), Kind::TcpConnection(local));
     }
 }

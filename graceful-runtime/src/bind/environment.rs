@@ -1,10 +1,8 @@
-//! The `LISTEN_*` variables of systemd's socket activation (sd_listen_fds(3)) read as plain
-//! values: whether sockets were passed, whether they are this process's, and their names.
+//! The `LISTEN_*` variables of systemd's socket activation (sd_listen_fds(3)), read strictly,
+//! which listenfd does not: whether sockets were passed, whether they are ours, and their names.
 
+use std::env::{self, VarError};
 use std::fmt;
-
-/// The first file descriptor systemd passes (`SD_LISTEN_FDS_START`).
-pub(crate) const FIRST_FD: i32 = 3;
 
 /// The raw values of the variables, `None` where unset.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,17 +32,13 @@ pub(crate) enum Passed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EnvironmentError {
     variable: &'static str,
-    value: String,
-    reason: String,
+    message: String,
 }
 
 impl EnvironmentError {
-    fn new(variable: &'static str, value: &str, reason: impl Into<String>) -> EnvironmentError {
-        EnvironmentError {
-            variable,
-            value: value.to_owned(),
-            reason: reason.into(),
-        }
+    fn new(variable: &'static str, value: &str, reason: impl fmt::Display) -> EnvironmentError {
+        let message = format!("socket activation: {variable}={value:?}: {reason}");
+        EnvironmentError { variable, message }
     }
 
     /// The variable at fault, for tests.
@@ -56,17 +50,13 @@ impl EnvironmentError {
 
 impl fmt::Display for EnvironmentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "socket activation: {}={:?}: {}",
-            self.variable, self.value, self.reason
-        )
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for EnvironmentError {}
 
-/// Reads what systemd passed from the variables' values; `own_pid` is this process's id.
+/// Reads what was passed from the variables' values; `own_pid` is this process's id.
 ///
 /// A `LISTEN_PID` naming another process wins over everything else: the other variables are
 /// then that process's business, and are not checked.
@@ -90,10 +80,11 @@ pub(crate) fn parse(variables: Variables<'_>, own_pid: u32) -> Result<Passed, En
             });
         }
     }
-    let first_fd = variables
+    // sd_listen_fds(3)'s SD_LISTEN_FDS_START, unless listenfd's own variable moves it.
+    let first_fd: i32 = variables
         .listen_fds_first_fd
         .and_then(|raw| raw.trim().parse().ok())
-        .unwrap_or(FIRST_FD);
+        .unwrap_or(3);
     let count: usize = raw_count
         .trim()
         .parse()
@@ -111,54 +102,48 @@ pub(crate) fn parse(variables: Variables<'_>, own_pid: u32) -> Result<Passed, En
     }
     let names = match variables.listen_fdnames {
         None => vec![None; count],
-        Some(raw_names) => {
-            let names: Vec<Option<String>> = raw_names
-                .split(':')
-                .map(|name| Some(name.to_owned()))
-                .collect();
-            if names.len() != count {
-                return Err(EnvironmentError::new(
-                    "LISTEN_FDNAMES",
-                    raw_names,
-                    format!(
-                        "{} colon-separated name(s) for LISTEN_FDS={count} socket(s); it must hold exactly one name per socket",
-                        names.len()
-                    ),
-                ));
-            }
-            names
-        }
+        Some(raw_names) => raw_names
+            .split(':')
+            .map(|name| Some(name.to_owned()))
+            .collect(),
     };
+    if names.len() != count {
+        let raw_names = variables.listen_fdnames.unwrap_or_default();
+        return Err(EnvironmentError::new(
+            "LISTEN_FDNAMES",
+            raw_names,
+            format_args!(
+                "{} colon-separated name(s) for LISTEN_FDS={count} socket(s); it must hold exactly one name per socket",
+                names.len()
+            ),
+        ));
+    }
     Ok(Passed::Sockets { first_fd, names })
 }
 
 /// The variables of this process, read once by `read_environment`. A value that is not UTF-8
 /// is an error of its own, since no valid value can be.
 pub(crate) fn from_process(own_pid: u32) -> Result<Passed, EnvironmentError> {
-    fn read(name: &'static str) -> Result<Option<String>, EnvironmentError> {
-        match std::env::var(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(value)) => Err(EnvironmentError::new(
-                name,
-                &value.to_string_lossy(),
-                "not valid UTF-8",
-            )),
-        }
-    }
+    let read = |name| match env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(VarError::NotPresent) => Ok(None),
+        Err(VarError::NotUnicode(value)) => Err(EnvironmentError::new(
+            name,
+            &value.to_string_lossy(),
+            "not valid UTF-8",
+        )),
+    };
     let listen_fds = read("LISTEN_FDS")?;
     let listen_pid = read("LISTEN_PID")?;
     let listen_fdnames = read("LISTEN_FDNAMES")?;
     let listen_fds_first_fd = read("LISTEN_FDS_FIRST_FD")?;
-    parse(
-        Variables {
-            listen_fds: listen_fds.as_deref(),
-            listen_pid: listen_pid.as_deref(),
-            listen_fdnames: listen_fdnames.as_deref(),
-            listen_fds_first_fd: listen_fds_first_fd.as_deref(),
-        },
-        own_pid,
-    )
+    let variables = Variables {
+        listen_fds: listen_fds.as_deref(),
+        listen_pid: listen_pid.as_deref(),
+        listen_fdnames: listen_fdnames.as_deref(),
+        listen_fds_first_fd: listen_fds_first_fd.as_deref(),
+    };
+    parse(variables, own_pid)
 }
 
 #[cfg(test)]

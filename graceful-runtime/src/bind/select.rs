@@ -1,198 +1,155 @@
-//! Which inherited socket `bind` and `bind_named` take: pure choices over a description of
-//! the sockets systemd passed, so that every rule is tested without a socket.
+//! The rule for which passed socket `bind` and `bind_named` take, as a pure choice over a
+//! description of the sockets, so that every case is tested without a socket.
 
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 
-/// What a passed file descriptor turned out to be.
+/// What a passed file descriptor is, as far as `bind` cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Off Unix nothing is passed, and only adoption, which is Unix's, finds the other kinds.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) enum Kind {
-    /// What `bind` wants.
+    /// The one kind `bind` hands out.
     TcpListener(SocketAddr),
     /// One connection, as `Accept=yes` passes.
     TcpConnection(SocketAddr),
-    UnixListener(String),
-    Udp(SocketAddr),
-    UnixDatagram(String),
-    /// Something listenfd could not adopt (a FIFO, a netlink socket...): listenfd's reason.
-    Unusable(String),
+    /// Anything else (UDP, Unix, a FIFO...), with listenfd's reason for refusing it as TCP.
+    Other(String),
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Kind::TcpListener(address) => write!(f, "a listening TCP socket on {address}"),
-            Kind::TcpConnection(address) => {
-                write!(f, "a connected TCP socket on {address} (Accept=yes)")
-            }
-            Kind::UnixListener(path) => write!(f, "a Unix stream socket at {path}"),
-            Kind::Udp(address) => write!(f, "a UDP socket on {address}"),
-            Kind::UnixDatagram(path) => write!(f, "a Unix datagram socket at {path}"),
-            Kind::Unusable(reason) => write!(f, "not a socket graceful can use ({reason})"),
-        }
-    }
-}
-
-/// One passed file descriptor, as the choice sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Slot {
+/// One passed file descriptor.
+#[derive(Debug, Clone)]
+pub(crate) struct Socket {
     pub(crate) fd: i32,
     /// Its `FileDescriptorName=`, from `LISTEN_FDNAMES`.
     pub(crate) name: Option<String>,
     pub(crate) kind: Kind,
-    /// Handed out by an earlier `bind`.
+    /// Handed out by an earlier call.
     pub(crate) taken: bool,
 }
 
-impl fmt::Display for Slot {
+impl fmt::Display for Socket {
+    /// `fd 3 "web", a listening TCP socket on 127.0.0.1:8080`, as logs and errors list it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, {}", self.label(), self.kind)
-    }
-}
-
-impl Slot {
-    /// `fd 3 "web"`: the fd, and its name when it has one.
-    fn label(&self) -> String {
-        match &self.name {
-            Some(name) => format!("fd {} {name:?}", self.fd),
-            None => format!("fd {}", self.fd),
+        write!(f, "fd {}", self.fd)?;
+        if let Some(name) = &self.name {
+            write!(f, " {name:?}")?;
         }
-    }
-
-    fn listening_address(&self) -> Option<SocketAddr> {
-        match (&self.kind, self.taken) {
-            (Kind::TcpListener(address), false) => Some(*address),
-            _ => None,
+        match &self.kind {
+            Kind::TcpListener(local) => write!(f, ", a listening TCP socket on {local}")?,
+            Kind::TcpConnection(local) => {
+                write!(f, ", a connected TCP socket on {local} (Accept=yes)")?;
+            }
+            Kind::Other(reason) => write!(f, ", not a socket graceful can use ({reason})")?,
         }
+        if self.taken {
+            f.write_str(", taken")?;
+        }
+        Ok(())
     }
 }
 
 /// What `bind` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Choice {
-    /// Adopt the slot at this index.
-    Take(usize),
-    /// Bind the address here: every passed socket has been taken already.
-    Bind,
+    /// Take the socket at this index: it listens on the address asked for.
+    OnAddress(usize),
+    /// Take the socket at this index: none listens on the address asked for, and this is the
+    /// one untaken listener.
+    OnlyListener(usize),
+    /// Bind the address here: nothing was passed, or `bind` has taken every passed socket.
+    BindHere,
 }
 
-/// Why no socket could be handed out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// The next socket in line is not a listening TCP socket.
-    WrongKind(Slot),
-    /// No passed socket has this name.
-    NoSuchName { name: String, passed: Vec<Slot> },
-    /// Every socket of this name was taken by an earlier `bind_named`.
-    NameTaken { name: String, fds: Vec<i32> },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::WrongKind(slot) => write!(
-                f,
-                "{} from systemd is {}, where graceful::bind needs a listening TCP socket (ListenStream= with a port, and Accept=no, in the .socket unit)",
-                slot.label(),
-                slot.kind
-            ),
-            Refusal::NoSuchName { name, passed } => {
-                write!(f, "systemd passed no socket named {name:?} (")?;
-                for (index, slot) in passed.iter().enumerate() {
-                    if index > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "{slot}")?;
-                }
-                write!(
-                    f,
-                    "); set FileDescriptorName={name} in the .socket unit, or ask for one of the names above"
-                )
-            }
-            Refusal::NameTaken { name, fds } => write!(
-                f,
-                "the socket(s) systemd passed as {name:?} (fd {fds:?}) were all taken by earlier calls; call bind_named({name:?}, ..) once per socket"
-            ),
-        }
-    }
-}
-
-/// The socket for `bind(addresses)`: the untaken TCP listener on one of `addresses`, else the
-/// next untaken TCP listener in order (the order across socket units is undefined, so an
-/// address that does not match is no reason to refuse), else `Bind` when all were taken.
-pub(crate) fn for_addresses(slots: &[Slot], addresses: &[SocketAddr]) -> Result<Choice, Refusal> {
-    let all: Vec<usize> = (0..slots.len()).collect();
-    if let Some(index) = best_listener(slots, &all, addresses) {
-        return Ok(Choice::Take(index));
-    }
-    match slots.iter().find(|slot| !slot.taken) {
-        Some(slot) => Err(Refusal::WrongKind(slot.clone())),
-        None => Ok(Choice::Bind),
-    }
-}
-
-/// The socket for `bind_named(name, addresses)`: among the sockets of that name (systemd gives
-/// every socket of one unit the same name unless told otherwise), the one on one of
-/// `addresses`, else the next untaken one.
-pub(crate) fn for_name(
-    slots: &[Slot],
-    name: &str,
+/// The rule of `bind(addresses)`, over every passed socket, and of `bind_named(name, addresses)`,
+/// over the sockets of that name:
+/// 1. take the untaken TCP listener on one of `addresses` (see `same_address`);
+/// 2. else, when exactly one untaken TCP listener is left, take it (the caller logs both
+///    addresses);
+/// 3. else fail, listing what was passed.
+///
+/// When nothing was passed, or `bind` finds every passed socket taken, it binds the address
+/// itself. `bind_named` never does once sockets were passed: a name that no socket has, or
+/// whose sockets are all taken, is an error rather than a bind of a port systemd may hold.
+pub(crate) fn choose(
+    sockets: &[Socket],
+    name: Option<&str>,
     addresses: &[SocketAddr],
-) -> Result<usize, Refusal> {
-    let named: Vec<usize> = (0..slots.len())
-        .filter(|&index| slots[index].name.as_deref() == Some(name))
+) -> io::Result<Choice> {
+    if sockets.is_empty() {
+        return Ok(Choice::BindHere);
+    }
+    let candidates: Vec<(usize, &Socket)> = sockets
+        .iter()
+        .enumerate()
+        .filter(|(_, socket)| name.is_none() || socket.name.as_deref() == name)
         .collect();
-    if named.is_empty() {
-        return Err(Refusal::NoSuchName {
-            name: name.to_owned(),
-            passed: slots.to_vec(),
-        });
+    let listeners: Vec<(usize, SocketAddr)> = candidates
+        .iter()
+        .filter_map(|&(index, socket)| match socket.kind {
+            Kind::TcpListener(local) if !socket.taken => Some((index, local)),
+            _ => None,
+        })
+        .collect();
+    let on_address = listeners
+        .iter()
+        .find(|&&(_, local)| addresses.iter().any(|&wanted| same_address(local, wanted)));
+    if let Some(&(index, _)) = on_address {
+        return Ok(Choice::OnAddress(index));
     }
-    if let Some(index) = best_listener(slots, &named, addresses) {
-        return Ok(index);
+    if let [(index, _)] = listeners[..] {
+        return Ok(Choice::OnlyListener(index));
     }
-    match named.iter().find(|&&index| !slots[index].taken) {
-        Some(&index) => Err(Refusal::WrongKind(slots[index].clone())),
-        None => Err(Refusal::NameTaken {
-            name: name.to_owned(),
-            fds: named.iter().map(|&index| slots[index].fd).collect(),
-        }),
-    }
+    let all_taken = candidates.iter().all(|(_, socket)| socket.taken);
+    let passed = list(sockets, "; ");
+    let (kind, message) = match name {
+        None if all_taken => return Ok(Choice::BindHere),
+        Some(name) if candidates.is_empty() => (
+            io::ErrorKind::NotFound,
+            format!("systemd passed no socket named {name:?} ({passed}); set FileDescriptorName={name} in the .socket unit, or ask for one of the names above"),
+        ),
+        Some(name) if all_taken => (
+            io::ErrorKind::AddrInUse,
+            format!("the socket(s) systemd passed as {name:?} were all taken by earlier calls ({passed}); call bind_named({name:?}, ..) once per socket"),
+        ),
+        _ => {
+            let named = name.map(|name| format!(" named {name:?}")).unwrap_or_default();
+            let message = match listeners.len() {
+                0 => format!("systemd passed no untaken listening TCP socket{named} ({passed}); graceful::bind needs one: ListenStream= with a port, and Accept=no, in the .socket unit"),
+                count => format!("none of the {count} untaken listening TCP sockets{named} systemd passed is on {} ({passed}); ask for one of their addresses", describe_addresses(addresses)),
+            };
+            (io::ErrorKind::InvalidInput, message)
+        }
+    };
+    Err(io::Error::new(kind, message))
 }
 
-/// Among `candidates`, the untaken TCP listener on the same address as one of `addresses`,
-/// else one whose port matches with a wildcard on either side, else the first untaken one.
-fn best_listener(slots: &[Slot], candidates: &[usize], addresses: &[SocketAddr]) -> Option<usize> {
-    let listening = || {
-        candidates
-            .iter()
-            .filter_map(|&index| Some((index, slots[index].listening_address()?)))
-    };
-    let matching = |test: fn(SocketAddr, SocketAddr) -> bool| {
-        listening()
-            .find(|&(_, local)| addresses.iter().any(|&wanted| test(local, wanted)))
-            .map(|(index, _)| index)
-    };
-    matching(same_address)
-        .or_else(|| matching(same_port_one_wildcard))
-        .or_else(|| listening().next().map(|(index, _)| index))
-}
-
-/// `local` is `wanted`: the same port, and the same IP (an IPv4-mapped IPv6 address counts
-/// as its IPv4 address) or a wildcard on both sides, whichever the family (systemd listens on
-/// `[::]` for `ListenStream=8080`, where a service asks for `0.0.0.0:8080`).
+/// `local` is `wanted`: the same port, and the same IP, an IPv4-mapped IPv6 address counting as
+/// its IPv4 address and every wildcard as every other (systemd listens on `[::]:8080` for
+/// `ListenStream=8080`, where a service asks for `0.0.0.0:8080`). A wildcard on one side only
+/// is another address: the service would listen on more, or fewer, interfaces than it asked.
 fn same_address(local: SocketAddr, wanted: SocketAddr) -> bool {
-    local.port() == wanted.port()
-        && (local.ip().to_canonical() == wanted.ip().to_canonical()
-            || (local.ip().is_unspecified() && wanted.ip().is_unspecified()))
+    let ip = |address: SocketAddr| {
+        let ip = address.ip().to_canonical();
+        (!ip.is_unspecified()).then_some(ip)
+    };
+    local.port() == wanted.port() && ip(local) == ip(wanted)
 }
 
-/// The same port, with a wildcard on one side: systemd listens on every address where the
-/// service asked for one, or on one where the service asked for every address.
-fn same_port_one_wildcard(local: SocketAddr, wanted: SocketAddr) -> bool {
-    wanted.port() != 0
-        && local.port() == wanted.port()
-        && (local.ip().is_unspecified() || wanted.ip().is_unspecified())
+/// The addresses a call asked for, as its log lines and errors name them.
+pub(crate) fn describe_addresses(addresses: &[SocketAddr]) -> String {
+    if addresses.is_empty() {
+        "an address that does not resolve".to_owned()
+    } else {
+        list(addresses, ", ")
+    }
+}
+
+/// `items` as one line, `separator` between them.
+pub(crate) fn list<T: fmt::Display>(items: &[T], separator: &str) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    items.join(separator)
 }
 
 #[cfg(test)]
@@ -203,167 +160,235 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn tcp(fd: i32, local: &str) -> Slot {
-        Slot {
+    fn tcp(fd: i32, local: &str) -> Socket {
+        socket(fd, Kind::TcpListener(address(local)))
+    }
+
+    fn socket(fd: i32, kind: Kind) -> Socket {
+        Socket {
             fd,
             name: None,
-            kind: Kind::TcpListener(address(local)),
+            kind,
             taken: false,
         }
     }
 
-    fn named(mut slot: Slot, name: &str) -> Slot {
-        slot.name = Some(name.to_owned());
-        slot
-    }
-
-    fn taken(mut slot: Slot) -> Slot {
-        slot.taken = true;
-        slot
-    }
-
-    fn udp(fd: i32, local: &str) -> Slot {
-        Slot {
+    /// A UDP socket, as listenfd refuses it.
+    fn udp(fd: i32) -> Socket {
+        socket(
             fd,
-            name: None,
-            kind: Kind::Udp(address(local)),
-            taken: false,
-        }
+            Kind::Other(format!("fd {fd} is not a valid tcp socket")),
+        )
+    }
+
+    fn named(mut socket: Socket, name: &str) -> Socket {
+        socket.name = Some(name.to_owned());
+        socket
+    }
+
+    fn taken(mut socket: Socket) -> Socket {
+        socket.taken = true;
+        socket
+    }
+
+    fn bind(sockets: &[Socket], wanted: &str) -> io::Result<Choice> {
+        choose(sockets, None, &[address(wanted)])
+    }
+
+    fn refused(choice: io::Result<Choice>, kind: io::ErrorKind) -> String {
+        let error = choice.unwrap_err();
+        assert_eq!(error.kind(), kind, "{error}");
+        error.to_string()
     }
 
     #[test]
     fn bind_takes_the_socket_on_the_asked_address() {
-        let slots = [tcp(3, "127.0.0.1:9000"), tcp(4, "127.0.0.1:8080")];
-        let choice = for_addresses(&slots, &[address("127.0.0.1:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "127.0.0.1:8080")];
+        let choice = bind(&sockets, "127.0.0.1:8080");
+        assert_eq!(choice.unwrap(), Choice::OnAddress(1));
     }
 
     #[test]
     fn bind_matches_any_resolved_address() {
-        let slots = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::1]:8080")];
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::1]:8080")];
         let resolved = [address("127.0.0.1:8080"), address("[::1]:8080")];
-        assert_eq!(for_addresses(&slots, &resolved), Ok(Choice::Take(1)));
+        let choice = choose(&sockets, None, &resolved);
+        assert_eq!(choice.unwrap(), Choice::OnAddress(1));
     }
 
     #[test]
     fn bind_matches_wildcards_across_families() {
-        let slots = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::]:8080")];
-        let choice = for_addresses(&slots, &[address("0.0.0.0:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::]:8080")];
+        let choice = bind(&sockets, "0.0.0.0:8080");
+        assert_eq!(choice.unwrap(), Choice::OnAddress(1));
     }
 
     #[test]
     fn bind_matches_ipv4_mapped_addresses() {
-        let slots = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::ffff:127.0.0.1]:8080")];
-        let choice = for_addresses(&slots, &[address("127.0.0.1:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::ffff:127.0.0.1]:8080")];
+        let choice = bind(&sockets, "127.0.0.1:8080");
+        assert_eq!(choice.unwrap(), Choice::OnAddress(1));
     }
 
     #[test]
-    fn bind_matches_a_wildcard_on_either_side_by_port() {
-        let slots = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::]:8080")];
-        let choice = for_addresses(&slots, &[address("127.0.0.1:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
-        let slots = [tcp(3, "127.0.0.1:9000"), tcp(4, "127.0.0.1:8080")];
-        let choice = for_addresses(&slots, &[address("0.0.0.0:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+    fn bind_counts_a_wildcard_on_one_side_as_another_address() {
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::]:8080")];
+        refused(
+            bind(&sockets, "127.0.0.1:8080"),
+            io::ErrorKind::InvalidInput,
+        );
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "127.0.0.1:8080")];
+        refused(bind(&sockets, "0.0.0.0:8080"), io::ErrorKind::InvalidInput);
+        // Alone, it is the one left.
+        let sockets = [tcp(3, "[::]:8080")];
+        let choice = bind(&sockets, "127.0.0.1:8080");
+        assert_eq!(choice.unwrap(), Choice::OnlyListener(0));
     }
 
     #[test]
     fn bind_prefers_an_exact_match_over_a_wildcard_one() {
-        let slots = [tcp(3, "[::]:8080"), tcp(4, "127.0.0.1:8080")];
-        let choice = for_addresses(&slots, &[address("127.0.0.1:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+        let sockets = [tcp(3, "[::]:8080"), tcp(4, "127.0.0.1:8080")];
+        let choice = bind(&sockets, "127.0.0.1:8080");
+        assert_eq!(choice.unwrap(), Choice::OnAddress(1));
     }
 
     #[test]
-    fn bind_without_a_match_takes_the_next_untaken_socket() {
-        let slots = [taken(tcp(3, "127.0.0.1:9000")), tcp(4, "127.0.0.1:9001")];
-        let choice = for_addresses(&slots, &[address("127.0.0.1:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+    fn bind_without_a_match_takes_the_one_untaken_listener() {
+        let sockets = [taken(tcp(3, "127.0.0.1:9000")), tcp(4, "127.0.0.1:9001")];
+        let choice = bind(&sockets, "127.0.0.1:8080");
+        assert_eq!(choice.unwrap(), Choice::OnlyListener(1));
     }
 
     #[test]
-    fn bind_port_zero_matches_nothing_and_takes_the_next() {
-        let slots = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::]:9001")];
-        let choice = for_addresses(&slots, &[address("0.0.0.0:0")]);
-        assert_eq!(choice, Ok(Choice::Take(0)));
+    fn bind_without_a_match_among_several_listeners_refuses_listing_them() {
+        // Before, this took fd 3: a socket on another port, silently.
+        let sockets = [tcp(3, "127.0.0.1:8080"), tcp(4, "127.0.0.1:8081")];
+        let message = refused(
+            bind(&sockets, "127.0.0.1:9000"),
+            io::ErrorKind::InvalidInput,
+        );
+        assert!(
+            message.contains(
+                "none of the 2 untaken listening TCP sockets systemd passed is on 127.0.0.1:9000"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("fd 3, a listening TCP socket on 127.0.0.1:8080; fd 4, a listening TCP socket on 127.0.0.1:8081"), "{message}");
+    }
+
+    #[test]
+    fn bind_port_zero_matches_nothing() {
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "[::]:9001")];
+        refused(bind(&sockets, "0.0.0.0:0"), io::ErrorKind::InvalidInput);
+        let choice = bind(&sockets[1..], "0.0.0.0:0");
+        assert_eq!(choice.unwrap(), Choice::OnlyListener(0));
+    }
+
+    #[test]
+    fn bind_of_an_address_that_does_not_resolve_takes_only_the_one_left() {
+        let sockets = [tcp(3, "127.0.0.1:9000")];
+        assert_eq!(
+            choose(&sockets, None, &[]).unwrap(),
+            Choice::OnlyListener(0)
+        );
+        let sockets = [tcp(3, "127.0.0.1:9000"), tcp(4, "127.0.0.1:9001")];
+        let message = refused(choose(&sockets, None, &[]), io::ErrorKind::InvalidInput);
+        assert!(
+            message.contains("an address that does not resolve"),
+            "{message}"
+        );
     }
 
     #[test]
     fn bind_never_takes_a_socket_twice() {
-        let slots = [taken(tcp(3, "127.0.0.1:8080")), tcp(4, "127.0.0.1:9000")];
-        let choice = for_addresses(&slots, &[address("127.0.0.1:8080")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+        let sockets = [taken(tcp(3, "127.0.0.1:8080")), tcp(4, "127.0.0.1:9000")];
+        let choice = bind(&sockets, "127.0.0.1:8080");
+        assert_eq!(choice.unwrap(), Choice::OnlyListener(1));
+    }
+
+    #[test]
+    fn bind_binds_itself_when_nothing_was_passed() {
+        assert_eq!(bind(&[], "127.0.0.1:8080").unwrap(), Choice::BindHere);
     }
 
     #[test]
     fn bind_binds_itself_once_every_socket_is_taken() {
-        let slots = [taken(tcp(3, "127.0.0.1:8080"))];
-        let choice = for_addresses(&slots, &[address("127.0.0.1:9090")]);
-        assert_eq!(choice, Ok(Choice::Bind));
+        let sockets = [taken(tcp(3, "127.0.0.1:8080"))];
+        let choice = bind(&sockets, "127.0.0.1:9090");
+        assert_eq!(choice.unwrap(), Choice::BindHere);
     }
 
     #[test]
     fn bind_skips_sockets_of_another_kind_while_a_listener_remains() {
-        let slots = [udp(3, "0.0.0.0:53"), tcp(4, "[::]:8080")];
-        let choice = for_addresses(&slots, &[address("0.0.0.0:9090")]);
-        assert_eq!(choice, Ok(Choice::Take(1)));
+        let sockets = [udp(3), tcp(4, "[::]:8080")];
+        let choice = bind(&sockets, "0.0.0.0:9090");
+        assert_eq!(choice.unwrap(), Choice::OnlyListener(1));
     }
 
     #[test]
     fn bind_refuses_a_socket_of_the_wrong_kind_naming_its_fd() {
-        let slots = [taken(tcp(3, "[::]:8080")), udp(4, "0.0.0.0:53")];
-        let refusal = for_addresses(&slots, &[address("0.0.0.0:9090")]).unwrap_err();
-        assert_eq!(refusal, Refusal::WrongKind(slots[1].clone()));
-        let message = refusal.to_string();
-        assert!(message.contains("fd 4"), "{message}");
-        assert!(message.contains("UDP"), "{message}");
+        let sockets = [taken(tcp(3, "[::]:8080")), udp(4)];
+        let message = refused(bind(&sockets, "0.0.0.0:9090"), io::ErrorKind::InvalidInput);
+        assert!(
+            message
+                .contains("fd 4, not a socket graceful can use (fd 4 is not a valid tcp socket)"),
+            "{message}"
+        );
         assert!(message.contains("listening TCP socket"), "{message}");
+        assert!(
+            message.contains("fd 3, a listening TCP socket on [::]:8080, taken"),
+            "{message}"
+        );
     }
 
     #[test]
     fn bind_refuses_an_accepted_connection() {
-        let connection = Slot {
-            fd: 3,
-            name: None,
-            kind: Kind::TcpConnection(address("127.0.0.1:8080")),
-            taken: false,
-        };
-        let refusal = for_addresses(&[connection], &[address("127.0.0.1:8080")]).unwrap_err();
-        let message = refusal.to_string();
+        let connection = socket(3, Kind::TcpConnection(address("127.0.0.1:8080")));
+        let message = refused(
+            bind(&[connection], "127.0.0.1:8080"),
+            io::ErrorKind::InvalidInput,
+        );
         assert!(message.contains("fd 3"), "{message}");
         assert!(message.contains("Accept=yes"), "{message}");
     }
 
     #[test]
     fn bind_named_takes_the_socket_of_that_name() {
-        let slots = [
+        let sockets = [
             named(tcp(3, "127.0.0.1:8080"), "web"),
             named(tcp(4, "127.0.0.1:9000"), "admin"),
         ];
         let any = [address("0.0.0.0:1")];
-        assert_eq!(for_name(&slots, "admin", &any), Ok(1));
-        assert_eq!(for_name(&slots, "web", &any), Ok(0));
+        let admin = choose(&sockets, Some("admin"), &any);
+        assert_eq!(admin.unwrap(), Choice::OnlyListener(1));
+        let web = choose(&sockets, Some("web"), &[address("127.0.0.1:8080")]);
+        assert_eq!(web.unwrap(), Choice::OnAddress(0));
     }
 
     #[test]
     fn bind_named_picks_by_address_among_sockets_sharing_a_name() {
-        let slots = [
+        let sockets = [
             named(tcp(3, "127.0.0.1:8080"), "web"),
             named(tcp(4, "[::1]:8080"), "web"),
         ];
-        assert_eq!(for_name(&slots, "web", &[address("[::1]:8080")]), Ok(1));
+        let choice = choose(&sockets, Some("web"), &[address("[::1]:8080")]);
+        assert_eq!(choice.unwrap(), Choice::OnAddress(1));
+        let elsewhere = choose(&sockets, Some("web"), &[address("127.0.0.1:9000")]);
+        let message = refused(elsewhere, io::ErrorKind::InvalidInput);
+        assert!(message.contains("sockets named \"web\""), "{message}");
+    }
+
+    #[test]
+    fn bind_named_binds_itself_when_nothing_was_passed() {
+        let choice = choose(&[], Some("web"), &[address("127.0.0.1:8080")]);
+        assert_eq!(choice.unwrap(), Choice::BindHere);
     }
 
     #[test]
     fn bind_named_refuses_a_missing_name_listing_what_was_passed() {
-        let slots = [
-            named(tcp(3, "127.0.0.1:8080"), "web"),
-            named(udp(4, "0.0.0.0:53"), "dns"),
-        ];
-        let refusal = for_name(&slots, "admin", &[address("127.0.0.1:9000")]).unwrap_err();
-        let message = refusal.to_string();
+        let sockets = [named(tcp(3, "127.0.0.1:8080"), "web"), named(udp(4), "dns")];
+        let choice = choose(&sockets, Some("admin"), &[address("127.0.0.1:9000")]);
+        let message = refused(choice, io::ErrorKind::NotFound);
         assert!(message.contains("no socket named \"admin\""), "{message}");
         assert!(message.contains("fd 3 \"web\""), "{message}");
         assert!(message.contains("fd 4 \"dns\""), "{message}");
@@ -372,28 +397,28 @@ mod tests {
 
     #[test]
     fn bind_named_refuses_when_no_socket_has_names() {
-        let slots = [tcp(3, "127.0.0.1:8080")];
-        let refusal = for_name(&slots, "web", &[address("127.0.0.1:8080")]).unwrap_err();
-        assert!(matches!(refusal, Refusal::NoSuchName { .. }), "{refusal}");
+        let sockets = [tcp(3, "127.0.0.1:8080")];
+        let choice = choose(&sockets, Some("web"), &[address("127.0.0.1:8080")]);
+        refused(choice, io::ErrorKind::NotFound);
     }
 
     #[test]
     fn bind_named_refuses_a_name_on_the_wrong_kind_of_socket() {
-        let slots = [named(udp(3, "0.0.0.0:53"), "web")];
-        let refusal = for_name(&slots, "web", &[address("0.0.0.0:53")]).unwrap_err();
-        assert_eq!(refusal, Refusal::WrongKind(slots[0].clone()));
+        let sockets = [named(udp(3), "web")];
+        let choice = choose(&sockets, Some("web"), &[address("0.0.0.0:53")]);
+        let message = refused(choice, io::ErrorKind::InvalidInput);
+        assert!(
+            message.contains("fd 3 \"web\", not a socket graceful can use"),
+            "{message}"
+        );
     }
 
     #[test]
     fn bind_named_refuses_a_name_already_taken() {
-        let slots = [taken(named(tcp(3, "127.0.0.1:8080"), "web"))];
-        let refusal = for_name(&slots, "web", &[address("127.0.0.1:8080")]).unwrap_err();
-        assert_eq!(
-            refusal,
-            Refusal::NameTaken {
-                name: "web".to_owned(),
-                fds: vec![3],
-            }
-        );
+        let sockets = [taken(named(tcp(3, "127.0.0.1:8080"), "web"))];
+        let choice = choose(&sockets, Some("web"), &[address("127.0.0.1:8080")]);
+        let message = refused(choice, io::ErrorKind::AddrInUse);
+        assert!(message.contains("\"web\" were all taken"), "{message}");
+        assert!(message.contains("fd 3 \"web\""), "{message}");
     }
 }
