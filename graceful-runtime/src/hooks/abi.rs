@@ -39,10 +39,11 @@ pub enum HookFn {
 #[linkme::distributed_slice]
 pub static HOOKS: [StaticHook];
 
-/// What a hook fn may return: `()` or `Result<(), E: Display>`.
+/// What a hook fn, and an essential task (`spawn_essential`), may return: `()` or
+/// `Result<(), E: Display>`.
 #[diagnostic::on_unimplemented(
-    message = "a shutdown hook must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
-    label = "this return type is not allowed for a shutdown hook"
+    message = "a shutdown hook or essential task must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
+    label = "this return type is not allowed for a shutdown hook or essential task"
 )]
 pub trait IntoHookResult {
     /// Normalises the output; an error keeps its `Display` text.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// How one hook ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HookOutcome {
     /// Returned `()` or `Ok(())`.
     Completed,
@@ -45,6 +46,7 @@ impl fmt::Display for HookOutcome {
 
 /// One hook's line in the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HookReport {
     /// The `order` it was declared or registered with: lower orders ran first, equal orders
     /// together.
