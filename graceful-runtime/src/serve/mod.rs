@@ -21,6 +21,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::sync::Semaphore;
 
+use crate::accept::AcceptErrors;
+// `listener` takes the queued connections with the same test.
+use crate::accept::is_about_one_connection;
 use crate::inflight::SiteKind;
 use crate::log::event;
 use crate::sequence::Controller;
@@ -29,10 +32,6 @@ use connection::{ConnectionState, GracefulConnection};
 pub use listener::Listener;
 use service::{ConnectionService, CountingService};
 pub use service::{HyperService, IntoHttpService, TowerService};
-
-/// How long `serve` pauses after an accept error that is not about one connection (EMFILE,
-/// ENFILE, ENOBUFS), so that a full file table is not spun on.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Serves `service` on `listener` until stop-accepting, then until its connections are done.
 ///
@@ -246,6 +245,7 @@ async fn run<L: Listener, S: ConnectionService>(
         limit: Arc::new(Semaphore::new(settings.max_connections)),
     };
     let stop_accepting = controller.stop_accepting().clone();
+    let mut errors = AcceptErrors::new("serve");
     loop {
         let permit = tokio::select! {
             biased;
@@ -260,17 +260,16 @@ async fn run<L: Listener, S: ConnectionService>(
         };
         match accepted {
             Ok((io, _peer)) => {
+                errors.accepted();
                 if let Err(error) = L::prepare(&io, settings.tcp_nodelay) {
                     event!(Warn, "serve: cannot set up an accepted connection: {error}");
                 }
                 server.spawn(io, Some(permit));
             }
-            Err(error) if is_about_one_connection(&error) => {}
             Err(error) => {
-                event!(Warn, "serve: accept failed ({error}); retrying");
                 tokio::select! {
                     _ = stop_accepting.cancelled() => break,
-                    _ = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                    _ = errors.pause_after(&error) => {}
                 }
             }
         }
@@ -343,14 +342,4 @@ where
     fn shut_down_gracefully(&mut self) {
         self.as_mut().graceful_shutdown();
     }
-}
-
-/// Errors about one connection (the client gave up before `accept`): nothing to wait for.
-fn is_about_one_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }
