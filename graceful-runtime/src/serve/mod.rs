@@ -28,7 +28,7 @@ use crate::inflight::SiteKind;
 use crate::log::event;
 use crate::sequence::Controller;
 pub(crate) use connection::RequestOnConnection;
-use connection::{ConnectionState, GracefulConnection};
+use connection::{ConnectionState, GracefulConnection, WatchedIo};
 pub use listener::Listener;
 use service::{ConnectionService, CountingService};
 pub use service::{HyperService, IntoHttpService, TowerService};
@@ -318,7 +318,10 @@ impl<S: ConnectionService> Server<S> {
         };
         let connection = Box::pin(
             self.protocols
-                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .serve_connection_with_upgrades(
+                    TokioIo::new(WatchedIo::new(io, Arc::clone(&state))),
+                    service,
+                )
                 .into_owned(),
         );
         let controller = self.controller;
