@@ -183,8 +183,17 @@ impl<L, S, M> Serve<L, S, M> {
     }
 
     /// The most connections served at once (default 10,000); more wait in the kernel's queue.
+    /// Clamped to at least 1 and at most `u32::MAX` (on 32-bit targets, tokio's
+    /// `Semaphore::MAX_PERMITS`, which is lower).
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.settings.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        // At the end `serve` waits for every permit back in one `acquire_many`, which counts
+        // in u32: a larger limit would let it return while connections still hold theirs.
+        const MOST: usize = if (u32::MAX as usize) < Semaphore::MAX_PERMITS {
+            u32::MAX as usize
+        } else {
+            Semaphore::MAX_PERMITS
+        };
+        self.settings.max_connections = max.clamp(1, MOST);
         self
     }
 
@@ -287,7 +296,8 @@ async fn run<L: Listener, S: ConnectionService>(
         }
     }
     // Every connection holds a permit until it ends: all permits back means all done.
-    let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
+    let all = u32::try_from(settings.max_connections)
+        .expect("max_connections is clamped to u32::MAX by its setter");
     let _ = server.limit.acquire_many(all).await;
     Ok(())
 }
@@ -346,3 +356,6 @@ where
         self.as_mut().graceful_shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests;
