@@ -3,6 +3,8 @@
 //!
 //! Everything here is re-exported by `graceful`; the examples use that path.
 
+#[cfg(any(feature = "serve", feature = "health"))]
+mod accept;
 mod bind;
 mod budget;
 mod builder;

@@ -21,18 +21,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::sync::Semaphore;
 
+use crate::accept::AcceptErrors;
+// `listener` takes the queued connections with the same test.
+use crate::accept::is_about_one_connection;
 use crate::inflight::SiteKind;
 use crate::log::event;
 use crate::sequence::Controller;
-use connection::{ConnectionState, GracefulConnection};
+use connection::{ConnectionState, GracefulConnection, WatchedIo};
 pub use listener::Listener;
 use rpc_sites::RpcSites;
 use service::{ConnectionService, CountingService};
 pub use service::{HyperService, IntoHttpService, TowerService};
-
-/// How long `serve` pauses after an accept error that is not about one connection (EMFILE,
-/// ENFILE, ENOBUFS), so that a full file table is not spun on.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Serves `service` on `listener` until stop-accepting, then until its connections are done.
 ///
@@ -49,7 +48,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 ///   listener (a socket inherited from systemd is left open for the next process). Idle
 ///   connections close; busy ones close after their response; a connection that has not sent
 ///   its first request gets [`Serve::first_request_window`] to do so; one with nothing in
-///   progress after that window (a stalled or slowloris client, a silent HTTP/2 peer) is
+///   progress after that window (no request, no response bytes still to write) (a stalled or slowloris client, a silent HTTP/2 peer) is
 ///   dropped.
 /// - **Drain**: each request counts in flight under `http` until its response body has ended
 ///   (trailers pass through), each connection under `http-conn`. At the drain deadline the
@@ -155,8 +154,8 @@ impl<L, S, M> std::fmt::Debug for Serve<L, S, M> {
 impl<L, S, M> Serve<L, S, M> {
     /// How long a connection that has not delivered its first request may take to do so after
     /// stop-accepting (default 1 s). Its client has a request on the way: it is served, then
-    /// the connection closes. After the window, a connection with nothing in progress is
-    /// dropped.
+    /// the connection closes. After the window, a connection with nothing in progress (no
+    /// request being served, no response bytes still waiting for a slow reader) is dropped.
     ///
     /// ```no_run
     /// # use graceful_runtime as graceful;
@@ -252,6 +251,9 @@ impl<L, S, M> Serve<L, S, M> {
 
     /// The most connections served at once (default 10,000); more wait in the kernel's queue.
     ///
+    /// Clamped to at least 1 and at most `u32::MAX` (on 32-bit targets, tokio's
+    /// `Semaphore::MAX_PERMITS`, which is lower).
+    ///
     /// ```no_run
     /// # use graceful_runtime as graceful;
     /// # use std::convert::Infallible;
@@ -268,7 +270,14 @@ impl<L, S, M> Serve<L, S, M> {
     /// # }
     /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.settings.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        // At the end `serve` waits for every permit back in one `acquire_many`, which counts
+        // in u32: a larger limit would let it return while connections still hold theirs.
+        const MOST: usize = if (u32::MAX as usize) < Semaphore::MAX_PERMITS {
+            u32::MAX as usize
+        } else {
+            Semaphore::MAX_PERMITS
+        };
+        self.settings.max_connections = max.clamp(1, MOST);
         self
     }
 
@@ -346,6 +355,7 @@ async fn run<L: Listener, S: ConnectionService>(
         rpc_sites: Arc::new(RpcSites::new()),
     };
     let stop_accepting = controller.stop_accepting().clone();
+    let mut errors = AcceptErrors::new("serve");
     loop {
         let permit = tokio::select! {
             biased;
@@ -360,17 +370,16 @@ async fn run<L: Listener, S: ConnectionService>(
         };
         match accepted {
             Ok((io, _peer)) => {
+                errors.accepted();
                 if let Err(error) = L::prepare(&io, settings.tcp_nodelay) {
                     event!(Warn, "serve: cannot set up an accepted connection: {error}");
                 }
                 server.spawn(io, Some(permit));
             }
-            Err(error) if is_about_one_connection(&error) => {}
             Err(error) => {
-                event!(Warn, "serve: accept failed ({error}); retrying");
                 tokio::select! {
                     _ = stop_accepting.cancelled() => break,
-                    _ = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                    _ = errors.pause_after(&error) => {}
                 }
             }
         }
@@ -388,7 +397,8 @@ async fn run<L: Listener, S: ConnectionService>(
         }
     }
     // Every connection holds a permit until it ends: all permits back means all done.
-    let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
+    let all = u32::try_from(settings.max_connections)
+        .expect("max_connections is clamped to u32::MAX by its setter");
     let _ = server.limit.acquire_many(all).await;
     Ok(())
 }
@@ -421,7 +431,10 @@ impl<S: ConnectionService> Server<S> {
         };
         let connection = Box::pin(
             self.protocols
-                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .serve_connection_with_upgrades(
+                    TokioIo::new(WatchedIo::new(io, Arc::clone(&state))),
+                    service,
+                )
                 .into_owned(),
         );
         let controller = self.controller;
@@ -447,12 +460,5 @@ where
     }
 }
 
-/// Errors about one connection (the client gave up before `accept`): nothing to wait for.
-fn is_about_one_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
-}
+#[cfg(test)]
+mod tests;
