@@ -48,8 +48,8 @@ pub use service::{HyperService, IntoHttpService, TowerService};
 ///   listener (a socket inherited from systemd is left open for the next process). Idle
 ///   connections close; busy ones close after their response; a connection that has not sent
 ///   its first request gets [`Serve::first_request_window`] to do so; one with nothing in
-///   progress after that window (no request, no response bytes still to write: a stalled or slowloris client, a silent HTTP/2 peer) is
-///   dropped.
+///   progress after that window (no request, no response bytes still to write: a stalled or
+///   slowloris client, a silent HTTP/2 peer) is dropped.
 /// - **Drain**: each request counts in flight under `http` until its response body has ended
 ///   (trailers pass through), each connection under `http-conn`. At the drain deadline the
 ///   connections still open are dropped and named in the report.
