@@ -174,6 +174,21 @@ impl Builder {
         self
     }
 
+    /// The signal that reloads (default SIGHUP, unless [`signals`](Builder::signals) names
+    /// SIGHUP: then SIGHUP keeps shutting down). `None` turns reloading by signal off;
+    /// [`graceful::reload()`](crate::reload) still works. A signal named here and in `signals`
+    /// stops the process at start-up with exit 78. On Windows only `graceful::reload()` reloads.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// let builder = graceful::Builder::new().reload_signal(Some(graceful::Signal::Sigusr1));
+    /// # drop(builder);
+    /// ```
+    pub fn reload_signal(mut self, signal: Option<Signal>) -> Builder {
+        self.config.reload_signal = Some(signal);
+        self
+    }
+
     /// Serves `/livez` and `/readyz` on `address` (such as `"0.0.0.0:8081"`) from before the
     /// body runs until exit. `GRACEFUL_HEALTH_ADDR` overrides it, and turns the port on where
     /// this is not called. A bad address or a port that cannot be bound stops the process with

@@ -6,6 +6,7 @@
 use std::sync::LazyLock;
 
 use crate::inflight::{InFlight, Site};
+use crate::reload::Reloads;
 use crate::sequence::Controller;
 
 /// The registry that `#[graceful::tracked]` sites, `track` and `spawn` count into: a static, so
@@ -25,6 +26,14 @@ impl Site {
 /// The controller of the process.
 pub(crate) fn controller() -> &'static Controller {
     &CONTROLLER
+}
+
+static RELOADS: LazyLock<Reloads> =
+    LazyLock::new(|| Reloads::new(controller(), &crate::hooks::RELOAD_HOOKS));
+
+/// The reloads of the process: SIGHUP, `graceful::reload()`, the reload hooks.
+pub(crate) fn reloads() -> &'static Reloads {
+    &RELOADS
 }
 
 /// The process controller's health as a channel, subscribed on first use: once per process,

@@ -12,7 +12,7 @@ use crate::hooks::HOOKS;
 use crate::log::{event, flush_std};
 use crate::observe::Event;
 use crate::sequence::{Controller, MainOutput, SignalAction};
-use crate::signals::SignalHandlers;
+use crate::signals::{Role, SignalHandlers, SignalRoles};
 
 /// Starts the process as `builder` says, runs `body` through the shutdown sequence, and returns
 /// the exit code for `main` to return.
@@ -62,6 +62,8 @@ fn start(
     config
         .apply_env(|name| std::env::var_os(name))
         .map_err(|error| format!("configuration error: {error}"))?;
+    let roles = SignalRoles::resolve(&config.signals, config.reload_signal)
+        .map_err(|error| format!("configuration error: {error}"))?;
     let budget = Budget::new(&config, &HOOKS);
     #[cfg(feature = "health")]
     let health_port = config
@@ -83,8 +85,10 @@ fn start(
         crate::metrics::install(controller);
     }
     controller.watch_budget(budget.clone());
+    let reloads = crate::global::reloads();
+    reloads.start(runtime.handle().clone(), config.hook_timeout);
     arm_grace_watchdog(controller, config.grace);
-    let signals = SignalHandlers::install(&config.signals)
+    let signals = SignalHandlers::install(&roles)
         .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     // Written from the signal thread: formatting and the first write to stderr cost about
     // 0.1 ms, which the body's start need not wait for.
@@ -95,10 +99,14 @@ fn start(
         }
     };
     let start_signals = move || {
-        signals.spawn(say_budget, move |received| {
-            if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
-                controller.force_exit(code, &format!("second signal ({})", received.name));
+        signals.spawn(say_budget, move |received| match received.role {
+            Role::Shutdown => {
+                if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
+                    controller.force_exit(code, &format!("second signal ({})", received.name));
+                }
             }
+            // Its outcome is logged by the reload itself; nobody waits for it here.
+            Role::Reload => drop(reloads.request(received.name)),
         })
     };
     start_off_the_main_thread(flavor, &runtime, start_signals)

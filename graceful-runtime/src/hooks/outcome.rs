@@ -20,6 +20,8 @@ pub enum HookOutcome {
     Skipped,
     /// Registered after teardown had begun: not run.
     Late,
+    /// A reload hook not started because shutdown began during the reload.
+    Interrupted,
 }
 
 impl HookOutcome {
@@ -40,6 +42,7 @@ impl fmt::Display for HookOutcome {
             }
             HookOutcome::Skipped => f.write_str("skipped: grace period spent"),
             HookOutcome::Late => f.write_str("not run: registered after teardown began"),
+            HookOutcome::Interrupted => f.write_str("not run: shutdown began"),
         }
     }
 }
@@ -58,4 +61,15 @@ pub struct HookReport {
     pub outcome: HookOutcome,
     /// Wall time from its start to its end (or to its timeout), for spotting slow teardown.
     pub elapsed: Duration,
+}
+
+impl HookReport {
+    pub(crate) fn new(order: i32, name: String, outcome: HookOutcome, elapsed: Duration) -> Self {
+        HookReport {
+            order,
+            name,
+            outcome,
+            elapsed,
+        }
+    }
 }

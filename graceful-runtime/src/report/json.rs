@@ -69,6 +69,7 @@ impl ShutdownReport {
                     HookOutcome::TimedOut(limit) => ("timed_out", Some(humantime::format_duration(*limit).to_string())),
                     HookOutcome::Skipped => ("skipped", None),
                     HookOutcome::Late => ("late", None),
+                    HookOutcome::Interrupted => ("interrupted", None),
                 };
                 json!({ "order": hook.order, "name": hook.name, "outcome": outcome, "detail": detail, "ms": millis(hook.elapsed) })
             })
