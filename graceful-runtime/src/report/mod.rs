@@ -5,7 +5,7 @@ mod json;
 
 use std::fmt;
 
-use crate::log::human;
+use crate::log::{event, human, write_stderr};
 use std::time::Duration;
 
 pub use crate::hooks::{HookOutcome, HookReport};
@@ -373,6 +373,18 @@ impl fmt::Display for ShutdownReport {
         match self.exit_code {
             Some(code) => write!(f, "  exit code: {code}"),
             None => write!(f, "  exit code: main's own ExitCode"),
+        }
+    }
+}
+
+impl ShutdownReport {
+    /// Writes the report in `format`: a block of text as one event (a warning when the exit
+    /// code is not 0), or one line of JSON on stderr.
+    pub(crate) fn write(&self, format: ReportFormat) {
+        match format {
+            ReportFormat::Text if self.exit_code == Some(0) => event!(Info, "{self}"),
+            ReportFormat::Text => event!(Warn, "{self}"),
+            ReportFormat::Json => write_stderr(&format!("{}\n", self.to_json())),
         }
     }
 }
