@@ -178,6 +178,39 @@ impl Builder {
         self
     }
 
+    /// The signal that starts an upgrade in place (default SIGUSR2, unless
+    /// [`signals`](Builder::signals) or [`reload_signal`](Builder::reload_signal) names it: then
+    /// it keeps that role). `None` turns upgrades by signal off;
+    /// [`graceful::upgrade()`](crate::upgrade) still works. A signal named here and in
+    /// `signals`, or here and in `reload_signal`, stops the process at start-up with exit 78.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// let builder = graceful::Builder::new().upgrade_signal(Some(graceful::Signal::Sigusr1));
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "upgrade")]
+    pub fn upgrade_signal(mut self, signal: Option<Signal>) -> Builder {
+        self.config.upgrade_signal = Some(signal);
+        self
+    }
+
+    /// How long the new process of an upgrade has to call `graceful::ready()` (default 30 s);
+    /// then it is sent SIGTERM (SIGKILL after `grace`) and this process goes on serving.
+    /// `GRACEFUL_UPGRADE_TIMEOUT` overrides it.
+    ///
+    /// ```
+    /// # use graceful_runtime as graceful;
+    /// use std::time::Duration;
+    /// let builder = graceful::Builder::new().upgrade_timeout(Duration::from_secs(60));
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "upgrade")]
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Builder {
+        self.config.upgrade_timeout = timeout;
+        self
+    }
+
     /// Serves `/livez` and `/readyz` on `address` (such as `"0.0.0.0:8081"`) from before the
     /// body runs until exit. `GRACEFUL_HEALTH_ADDR` overrides it, and turns the port on where
     /// this is not called. A bad address or a port that cannot be bound stops the process with

@@ -20,6 +20,11 @@ pub(crate) struct Config {
     /// The `reload_signal` key: `None` when not given (SIGHUP, unless `signals` names it),
     /// `Some(None)` for "none".
     pub(crate) reload_signal: Option<Option<Signal>>,
+    /// The `upgrade_signal` key: `None` when not given (SIGUSR2, unless another key names it),
+    /// `Some(None)` for "none". Read only with the `upgrade` feature.
+    pub(crate) upgrade_signal: Option<Option<Signal>>,
+    /// How long the new process of an upgrade has to call `graceful::ready()`.
+    pub(crate) upgrade_timeout: Duration,
     pub(crate) report: ReportFormat,
     /// The `health` key as written, checked when the environment is applied.
     #[cfg(feature = "health")]
@@ -39,6 +44,8 @@ impl Default for Config {
             abandon_timeout: Duration::from_secs(1),
             signals: vec![Signal::Sigterm, Signal::Sigint],
             reload_signal: None,
+            upgrade_signal: None,
+            upgrade_timeout: Duration::from_secs(30),
             report: ReportFormat::Text,
             #[cfg(feature = "health")]
             health_key: None,
@@ -59,13 +66,16 @@ const HEALTH_VARIABLE: &str = "GRACEFUL_HEALTH_ADDR";
 type Field = fn(&mut Config) -> &mut Duration;
 
 /// The environment variables that override the timings, each with the field it sets.
-const OVERRIDES: [(&str, Field); 5] = [
+const OVERRIDES: [(&str, Field); 6] = [
     ("GRACEFUL_DRAIN_TIMEOUT", |config| &mut config.drain_timeout),
     ("GRACEFUL_HOOK_TIMEOUT", |config| &mut config.hook_timeout),
     ("GRACEFUL_PRE_STOP", |config| &mut config.pre_stop),
     ("GRACEFUL_GRACE", |config| &mut config.grace),
     ("GRACEFUL_ABANDON_TIMEOUT", |config| {
         &mut config.abandon_timeout
+    }),
+    ("GRACEFUL_UPGRADE_TIMEOUT", |config| {
+        &mut config.upgrade_timeout
     }),
 ];
 
@@ -193,8 +203,10 @@ mod tests {
                 ("GRACEFUL_PRE_STOP", "1s 500ms"),
                 ("GRACEFUL_GRACE", "1m"),
                 ("GRACEFUL_ABANDON_TIMEOUT", "2s"),
+                ("GRACEFUL_UPGRADE_TIMEOUT", "45s"),
             ]))
             .unwrap();
+        assert_eq!(config.upgrade_timeout, Duration::from_secs(45));
         assert_eq!(config.abandon_timeout, Duration::from_secs(2));
         assert_eq!(config.drain_timeout, Duration::from_secs(3));
         assert_eq!(config.hook_timeout, Duration::from_millis(250));

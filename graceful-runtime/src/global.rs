@@ -36,6 +36,16 @@ pub(crate) fn reloads() -> &'static Reloads {
     &RELOADS
 }
 
+#[cfg(all(unix, feature = "upgrade"))]
+static UPGRADES: LazyLock<crate::upgrade::Upgrades> =
+    LazyLock::new(|| crate::upgrade::Upgrades::new(controller()));
+
+/// The upgrades of the process: the upgrade signal, `graceful::upgrade()`.
+#[cfg(all(unix, feature = "upgrade"))]
+pub(crate) fn upgrades() -> &'static crate::upgrade::Upgrades {
+    &UPGRADES
+}
+
 /// The process controller's health as a channel, subscribed on first use: once per process,
 /// since each subscription lasts as long as the controller.
 #[cfg(feature = "grpc")]

@@ -35,6 +35,7 @@ mod sync;
 mod systemd;
 #[cfg(feature = "tower")]
 mod track_layer;
+mod upgrade;
 
 #[doc(hidden)]
 pub mod __private;
@@ -53,6 +54,7 @@ pub use report::{ReportFormat, ShutdownReport};
 pub use sequence::MainOutput;
 pub use signals::Signal;
 pub use tokio_util::sync::CancellationToken;
+pub use upgrade::{UpgradeError, Upgraded};
 
 #[cfg(feature = "grpc")]
 pub use grpc::GrpcHealth;
@@ -435,6 +437,52 @@ pub fn deadline_token() -> CancellationToken {
 /// ```
 pub async fn reload() -> Result<ReloadReport, ReloadError> {
     global::reloads().request("graceful::reload()").await
+}
+
+/// Upgrades in place, as the upgrade signal (SIGUSR2 by default) does, and resolves to the
+/// outcome: starts this binary again (argv[0] as the process was started, re-read from disk, so
+/// a new build at the same path is what runs) with the same arguments and environment, and
+/// passes it every listener [`bind()`] and [`bind_named()`] handed out and the health port's
+/// socket (`LISTEN_FDS`); `bind` in the new process returns them. Once the new process calls
+/// [`ready()`], this one begins its shutdown with cause `upgrade` (see [`shutdown_cause()`]):
+/// about a second of `Connection: close` and HTTP/2 GOAWAY on its open connections, then
+/// stop-accepting (leaving the listeners' queues to the new process), the drain, the hooks,
+/// exit 0.
+///
+/// If the new process exits first, or is not ready within `upgrade_timeout` (30 s; it is then
+/// sent SIGTERM, and SIGKILL after `grace`), this process goes on serving, its readiness
+/// unchanged, and logs `upgrade failed: ...`. One upgrade runs at a time: a request while one
+/// runs, or once shutdown began, is refused, and so is one in PID 1 (a container: use rolling
+/// restarts). Needs Unix and the `upgrade` feature; elsewhere it returns
+/// [`UpgradeError::Unsupported`].
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// # async fn example() {
+/// match graceful::upgrade().await {
+///     Ok(upgraded) => println!("{upgraded}"), // this process is draining now
+///     Err(failed) => eprintln!("{failed}"),   // and this one goes on serving
+/// }
+/// # }
+/// ```
+pub async fn upgrade() -> Result<Upgraded, UpgradeError> {
+    upgrade::request().await
+}
+
+/// What began the shutdown, once it has begun: a hook that must not deregister the service when
+/// a new process took over (`Cause::Upgrade`) can tell.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// use graceful::report::Cause;
+/// graceful::register_hook(10, "deregister", || async {
+///     if !matches!(graceful::shutdown_cause(), Some(Cause::Upgrade { .. })) {
+///         // tell the service registry this instance is gone
+///     }
+/// });
+/// ```
+pub fn shutdown_cause() -> Option<report::Cause> {
+    controller().shutdown_cause()
 }
 
 /// Adds a reload hook at run time: `hook` runs at every reload from now on, after the

@@ -36,6 +36,13 @@ pub(crate) enum Event<'a> {
     ReloadBegun,
     /// That reload ended.
     ReloadEnded,
+    /// An upgrade (the upgrade signal, `graceful::upgrade()`) started a new process.
+    UpgradeBegun,
+    /// That upgrade failed: this process goes on serving.
+    UpgradeFailed,
+    /// The new process of an upgrade is ready and takes over: published when this process's
+    /// shutdown begins for it, before `ShutdownBegun`.
+    HandedOver { pid: u32 },
 }
 
 type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;

@@ -99,6 +99,8 @@ pub(crate) enum Role {
     Shutdown,
     /// Runs a reload; never counts as a second signal.
     Reload,
+    /// Starts an upgrade; never counts as a second signal.
+    Upgrade,
 }
 
 /// Which signal does what, once the keys are resolved.
@@ -106,35 +108,58 @@ pub(crate) enum Role {
 pub(crate) struct SignalRoles {
     pub(crate) shutdown: Vec<Signal>,
     pub(crate) reload: Option<Signal>,
+    pub(crate) upgrade: Option<Signal>,
 }
 
 impl SignalRoles {
     /// `signals` shut down. `reload` is the `reload_signal` key: `None` when it was not given,
     /// then SIGHUP reloads unless `signals` names it (SIGHUP keeps shutting down, as it did
-    /// before reloads existed); `Some(None)` turns reloading by signal off. A signal named
-    /// explicitly in both is an error.
+    /// before reloads existed); `Some(None)` turns reloading by signal off. `upgrade`, the
+    /// `upgrade_signal` key, follows the same rules with SIGUSR2. A default steps aside for a
+    /// signal that another key names; a signal named explicitly by two keys is an error.
     pub(crate) fn resolve(
         signals: &[Signal],
         reload: Option<Option<Signal>>,
+        upgrade: Option<Option<Signal>>,
     ) -> Result<SignalRoles, String> {
-        let reload = match reload {
-            None => Some(Signal::Sighup).filter(|sighup| !signals.contains(sighup)),
-            Some(Some(signal)) if signals.contains(&signal) => {
-                return Err(format!(
-                    "{signal} is named both in `signals` (shut down) and as `reload_signal`: a signal does one thing; remove it from one of them"
-                ))
+        for (key, chosen) in [("reload_signal", reload), ("upgrade_signal", upgrade)] {
+            if let Some(Some(signal)) = chosen {
+                if signals.contains(&signal) {
+                    return Err(format!(
+                        "{signal} is named both in `signals` (shut down) and as `{key}`: a signal does one thing; remove it from one of them"
+                    ));
+                }
             }
+        }
+        if let (Some(Some(reload)), Some(Some(upgrade))) = (reload, upgrade) {
+            if reload == upgrade {
+                return Err(format!(
+                    "{reload} is named both as `reload_signal` and as `upgrade_signal`: a signal does one thing; choose another for one of them"
+                ));
+            }
+        }
+        let reload = match reload {
+            None => Some(Signal::Sighup)
+                .filter(|sighup| !signals.contains(sighup) && upgrade != Some(Some(*sighup))),
+            Some(chosen) => chosen,
+        };
+        let upgrade = match upgrade {
+            None => Some(Signal::Sigusr2)
+                .filter(|sigusr2| !signals.contains(sigusr2) && reload != Some(*sigusr2)),
             Some(chosen) => chosen,
         };
         Ok(SignalRoles {
             shutdown: signals.to_vec(),
             reload,
+            upgrade,
         })
     }
 
     fn each(&self) -> impl Iterator<Item = (Signal, Role)> + '_ {
         let shutdown = self.shutdown.iter().map(|&signal| (signal, Role::Shutdown));
-        shutdown.chain(self.reload.map(|signal| (signal, Role::Reload)))
+        shutdown
+            .chain(self.reload.map(|signal| (signal, Role::Reload)))
+            .chain(self.upgrade.map(|signal| (signal, Role::Upgrade)))
     }
 }
 
@@ -335,10 +360,10 @@ mod tests {
     #[test]
     fn sighup_reloads_by_default_unless_signals_names_it() {
         let default = [Signal::Sigterm, Signal::Sigint];
-        let roles = SignalRoles::resolve(&default, None).unwrap();
+        let roles = SignalRoles::resolve(&default, None, None).unwrap();
         assert_eq!(roles.reload, Some(Signal::Sighup));
         let with_sighup = [Signal::Sigterm, Signal::Sighup];
-        let roles = SignalRoles::resolve(&with_sighup, None).unwrap();
+        let roles = SignalRoles::resolve(&with_sighup, None, None).unwrap();
         assert_eq!(roles.reload, None);
         assert_eq!(roles.shutdown, with_sighup);
     }
@@ -346,9 +371,9 @@ mod tests {
     #[test]
     fn reload_signal_changes_or_turns_off_the_reload_signal() {
         let default = [Signal::Sigterm, Signal::Sigint];
-        let usr1 = SignalRoles::resolve(&default, Some(Some(Signal::Sigusr1))).unwrap();
+        let usr1 = SignalRoles::resolve(&default, Some(Some(Signal::Sigusr1)), None).unwrap();
         assert_eq!(usr1.reload, Some(Signal::Sigusr1));
-        let off = SignalRoles::resolve(&default, Some(None)).unwrap();
+        let off = SignalRoles::resolve(&default, Some(None), None).unwrap();
         assert_eq!(off.reload, None);
     }
 
@@ -357,10 +382,61 @@ mod tests {
         let error = SignalRoles::resolve(
             &[Signal::Sigterm, Signal::Sighup],
             Some(Some(Signal::Sighup)),
+            None,
         )
         .unwrap_err();
         assert!(
             error.starts_with("SIGHUP is named both in `signals`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn sigusr2_upgrades_by_default_unless_another_key_names_it() {
+        let default = [Signal::Sigterm, Signal::Sigint];
+        let roles = SignalRoles::resolve(&default, None, None).unwrap();
+        assert_eq!(roles.upgrade, Some(Signal::Sigusr2));
+        let shuts_down = [Signal::Sigterm, Signal::Sigusr2];
+        let roles = SignalRoles::resolve(&shuts_down, None, None).unwrap();
+        assert_eq!(
+            roles.upgrade, None,
+            "SIGUSR2 in `signals` keeps shutting down"
+        );
+        let reloads = SignalRoles::resolve(&default, Some(Some(Signal::Sigusr2)), None).unwrap();
+        assert_eq!(reloads.reload, Some(Signal::Sigusr2));
+        assert_eq!(
+            reloads.upgrade, None,
+            "the default steps aside for reload_signal"
+        );
+        let upgrades = SignalRoles::resolve(&default, None, Some(Some(Signal::Sighup))).unwrap();
+        assert_eq!(upgrades.upgrade, Some(Signal::Sighup));
+        assert_eq!(upgrades.reload, None, "the reload default steps aside too");
+        let off = SignalRoles::resolve(&default, None, Some(None)).unwrap();
+        assert_eq!(off.upgrade, None);
+    }
+
+    #[test]
+    fn an_upgrade_signal_named_by_another_key_is_an_error() {
+        let error = SignalRoles::resolve(
+            &[Signal::Sigterm, Signal::Sigusr2],
+            None,
+            Some(Some(Signal::Sigusr2)),
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with(
+                "SIGUSR2 is named both in `signals` (shut down) and as `upgrade_signal`"
+            ),
+            "{error}"
+        );
+        let error = SignalRoles::resolve(
+            &[Signal::Sigterm],
+            Some(Some(Signal::Sigusr1)),
+            Some(Some(Signal::Sigusr1)),
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("SIGUSR1 is named both as `reload_signal` and as `upgrade_signal`"),
             "{error}"
         );
     }

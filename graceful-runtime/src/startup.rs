@@ -77,14 +77,15 @@ fn start(
     config
         .apply_env(|name| std::env::var_os(name))
         .map_err(|error| format!("configuration error: {error}"))?;
-    let roles = SignalRoles::resolve(&config.signals, config.reload_signal)
-        .map_err(|error| format!("configuration error: {error}"))?;
+    let roles = SignalRoles::resolve(
+        &config.signals,
+        config.reload_signal,
+        crate::upgrade::signal_key(&config),
+    )
+    .map_err(|error| format!("configuration error: {error}"))?;
     let budget = Budget::new(&config, &HOOKS);
     #[cfg(feature = "health")]
-    let health_port = config
-        .health_address
-        .map(crate::health_endpoints::port::bind)
-        .transpose()?;
+    let health_port = crate::health_endpoints::port::open(config.health_address)?;
     let runtime = build_runtime(flavor, worker_threads)
         .map_err(|error| format!("cannot build the tokio runtime: {error}"))?;
     {
@@ -102,6 +103,7 @@ fn start(
     controller.watch_budget(budget.clone());
     let reloads = crate::global::reloads();
     reloads.start(runtime.handle().clone(), config.hook_timeout);
+    crate::upgrade::install(controller, runtime.handle(), &config);
     arm_grace_watchdog(controller, config.grace);
     let signals = SignalHandlers::install(&roles)
         .map_err(|error| format!("cannot install signal handlers: {error}"))?;
@@ -122,6 +124,7 @@ fn start(
             }
             // Its outcome is logged by the reload itself; nobody waits for it here.
             Role::Reload => drop(reloads.request(received.name)),
+            Role::Upgrade => crate::upgrade::on_signal(received.name),
         })
     };
     start_off_the_main_thread(flavor, &runtime, start_signals)

@@ -1,6 +1,7 @@
 //! systemd's notify protocol, through the `sd-notify` crate, as an observer of the sequence:
-//! READY=1 when health becomes ready, RELOADING=1 then READY=1 around a reload, STOPPING=1 when
-//! shutdown begins, STATUS= with each phase
+//! READY=1 when health becomes ready, RELOADING=1 then READY=1 around a reload or a failed
+//! upgrade, MAINPID= with READY=1 when an upgrade hands over (and nothing after it: the new
+//! process is the main one), STOPPING=1 when shutdown begins, STATUS= with each phase
 //! (what `systemctl status` shows), EXTEND_TIMEOUT_USEC through the sequence up to graceful's
 //! own deadline, and WATCHDOG=1 pings from the
 //! application's runtime. Without the `systemd` feature (or off Unix) nothing is installed,
@@ -37,8 +38,12 @@ mod notify {
     /// What to tell systemd, sent to the notifier thread.
     enum Message {
         Ready,
-        /// A reload began (RELOADING=1 with MONOTONIC_USEC); it ends with `Ready`.
+        /// A reload or an upgrade began (RELOADING=1 with MONOTONIC_USEC); it ends with `Ready`
+        /// or `HandedOver`.
         Reloading,
+        /// The new process of an upgrade is the main one: MAINPID= and READY=1, then silence,
+        /// since systemd takes only the main process's word (`NotifyAccess=main`).
+        HandedOver(u32),
         /// What `systemctl status` shows: the phase the sequence is in.
         Status(Phase),
         /// Shutdown began; graceful forces the exit at this instant at the latest.
@@ -70,10 +75,11 @@ mod notify {
                 send(&events, Message::Stopping(*began + grace + WATCHDOG_MARGIN))
             }
             Event::PhaseEntered(phase) => send(&events, Message::Status(*phase)),
-            Event::ReloadBegun => send(&events, Message::Reloading),
-            Event::ReloadEnded if controller.health() == Health::Ready => {
+            Event::ReloadBegun | Event::UpgradeBegun => send(&events, Message::Reloading),
+            Event::ReloadEnded | Event::UpgradeFailed if controller.health() == Health::Ready => {
                 send(&events, Message::Ready)
             }
+            Event::HandedOver { pid } => send(&events, Message::HandedOver(*pid)),
             _ => {}
         });
         if controller.health() == Health::Ready {
@@ -114,6 +120,13 @@ mod notify {
                         Err(_) => notify(&[NotifyState::Reloading]),
                     }
                     continue;
+                }
+                Ok(Message::HandedOver(pid)) => {
+                    notify(&[NotifyState::MainPid(pid), NotifyState::Ready]);
+                    // Whatever this process says from now on (STOPPING=1, the extensions, the
+                    // watchdog's pings) would be about the wrong process: the thread ends, and
+                    // what is sent to it is dropped.
+                    return;
                 }
                 Ok(Message::Status(phase)) => NotifyState::Status(phase.as_str()),
                 Ok(Message::Watchdog) => NotifyState::Watchdog,

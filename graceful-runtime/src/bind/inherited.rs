@@ -55,6 +55,22 @@ impl Inherited {
         })
     }
 
+    /// Takes every untaken TCP listener named `name`, whatever its address.
+    #[cfg(feature = "upgrade")]
+    pub(super) fn take_all_named(&mut self, name: &str) -> Vec<(Socket, std::net::TcpListener)> {
+        let mut taken = Vec::new();
+        for (socket, held) in self.sockets.iter_mut().zip(&mut self.held) {
+            if socket.taken || socket.name.as_deref() != Some(name) {
+                continue;
+            }
+            if let Some(listener) = held.take() {
+                socket.taken = true;
+                taken.push((socket.clone(), listener));
+            }
+        }
+        taken
+    }
+
     /// Whether the socket `fd`, listening on `local`, is a passed one. The address too: a passed
     /// socket handed out and dropped frees its fd number for a socket of the service's own.
     #[cfg(feature = "serve")]

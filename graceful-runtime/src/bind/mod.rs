@@ -22,6 +22,8 @@ use crate::sync::lock;
 mod adopt;
 #[cfg(unix)]
 mod environment;
+#[cfg(all(unix, feature = "upgrade"))]
+pub(crate) mod handout;
 mod inherited;
 mod select;
 
@@ -86,7 +88,8 @@ async fn take_or_bind(name: Option<&str>, addr: impl ToSocketAddrs) -> io::Resul
             format!("socket activation: {call}: {refused}"),
         )
     })?;
-    match taken {
+    // The name an upgrade passes it on under: the one asked for, else systemd's.
+    let (listener, _passed_name) = match taken {
         Taken::Passed {
             socket,
             listener,
@@ -105,24 +108,64 @@ async fn take_or_bind(name: Option<&str>, addr: impl ToSocketAddrs) -> io::Resul
                     select::describe_addresses(asked)
                 );
             }
-            Ok(listener)
+            (listener, socket.name)
         }
         Taken::BindHere(why) => {
             let listener = TcpListener::bind(&resolved?[..]).await?;
             let local = listener.local_addr()?;
             event!(Info, "bind: listening on {local} (bound here: {why})");
-            Ok(listener)
+            (listener, None)
         }
-    }
+    };
+    #[cfg(all(unix, feature = "upgrade"))]
+    handout::record(
+        name.or(_passed_name.as_deref()).unwrap_or(handout::UNNAMED),
+        &listener,
+        listener.local_addr()?,
+    );
+    Ok(listener)
 }
 
-/// Whether `listener` is one of the sockets systemd passed; never reads the environment.
+/// The health port's socket passed by the process this one upgrades, if it listens on
+/// `address`. Every socket of that name is taken, so that none is left for `bind` to pick:
+/// one on another address (the health address changed) is closed.
+#[cfg(all(unix, feature = "upgrade"))]
+pub(crate) fn take_health(address: Option<SocketAddr>) -> Option<std::net::TcpListener> {
+    // A malformed environment is reported by `read_environment`, first thing at start-up.
+    let inherited = inherited().ok()?;
+    let mut found = None;
+    for (socket, listener) in lock(inherited).take_all_named(handout::HEALTH_NAME) {
+        match address {
+            Some(address) if socket.kind == select::Kind::TcpListener(address) => {
+                found = Some(listener);
+            }
+            _ => event!(
+                Info,
+                "health port: closing the socket passed as {socket}: the health port is {}",
+                address.map_or("off".to_owned(), |address| format!("on {address} now"))
+            ),
+        }
+    }
+    found
+}
+
+/// Whether the socket of `listener` outlives this process: one of the sockets systemd passed,
+/// or, once an upgrade has handed over, one the new process has too. Never reads the
+/// environment.
 #[cfg(feature = "serve")]
 pub(crate) fn is_inherited(listener: &TcpListener) -> bool {
-    let (Some(Ok(inherited)), Ok(local)) = (INHERITED.get(), listener.local_addr()) else {
+    let Ok(local) = listener.local_addr() else {
         return false;
     };
-    lock(inherited).holds(adopt::fd_number(listener), local)
+    let fd = adopt::fd_number(listener);
+    #[cfg(all(unix, feature = "upgrade"))]
+    if crate::upgrade::handed_over() && handout::holds(fd, local) {
+        return true;
+    }
+    let Some(Ok(inherited)) = INHERITED.get() else {
+        return false;
+    };
+    lock(inherited).holds(fd, local)
 }
 
 #[cfg(test)]

@@ -14,8 +14,26 @@ use hyper_util::rt::TokioIo;
 use crate::accept::AcceptErrors;
 use crate::log::event;
 
-/// Binds the health port. Done on the caller's thread, before user code runs.
-pub(crate) fn bind(address: SocketAddr) -> Result<std::net::TcpListener, String> {
+/// The health port's listener, when it is on: the one the process this one upgrades passed,
+/// else bound here. Done on the caller's thread, before user code runs.
+pub(crate) fn open(address: Option<SocketAddr>) -> Result<Option<std::net::TcpListener>, String> {
+    #[cfg(all(unix, feature = "upgrade"))]
+    let listener = match crate::bind::take_health(address) {
+        Some(passed) => Some(passed),
+        None => address.map(bind).transpose()?,
+    };
+    #[cfg(not(all(unix, feature = "upgrade")))]
+    let listener = address.map(bind).transpose()?;
+    #[cfg(all(unix, feature = "upgrade"))]
+    if let (Some(listener), Some(address)) = (&listener, address) {
+        let local = listener.local_addr().unwrap_or(address);
+        crate::bind::handout::record(crate::bind::handout::HEALTH_NAME, listener, local);
+    }
+    Ok(listener)
+}
+
+/// Binds the health port.
+fn bind(address: SocketAddr) -> Result<std::net::TcpListener, String> {
     let listener = std::net::TcpListener::bind(address)
         .map_err(|error| format!("cannot bind the health port {address}: {error}"))?;
     listener
@@ -34,8 +52,15 @@ pub(crate) fn spawn(listener: std::net::TcpListener) -> std::io::Result<()> {
     );
     tokio::spawn(async move {
         let mut errors = AcceptErrors::new("health endpoint");
+        // After an upgrade's handover the new process answers the probes on this socket.
+        let mut handover = std::pin::pin!(crate::upgrade::handover());
         loop {
-            let stream = match listener.accept().await {
+            let accepted = tokio::select! {
+                biased;
+                () = &mut handover => return,
+                accepted = listener.accept() => accepted,
+            };
+            let stream = match accepted {
                 Ok((stream, _)) => {
                     errors.accepted();
                     stream

@@ -29,6 +29,7 @@ impl ShutdownReport {
             Cause::EssentialTask(failure) => {
                 json!({ "kind": "essential_task", "task": failure.task, "error": failure.error() })
             }
+            Cause::Upgrade { pid } => json!({ "kind": "upgrade", "pid": pid }),
             Cause::Fatal { code, reason } => {
                 json!({ "kind": "shutdown_with", "code": code, "reason": reason })
             }

@@ -32,6 +32,12 @@ pub enum Cause {
         /// The reason it gave, for people reading the report.
         reason: String,
     },
+    /// An upgrade ([`crate::upgrade`], or the upgrade signal) started a new process, which is
+    /// ready and serves now: this one hands over.
+    Upgrade {
+        /// The new process's id.
+        pid: u32,
+    },
 }
 
 impl fmt::Display for Cause {
@@ -42,6 +48,7 @@ impl fmt::Display for Cause {
             Cause::MainReturned => f.write_str("main returned"),
             Cause::EssentialTask(failure) => failure.fmt(f),
             Cause::Fatal { code, reason } => write!(f, "shutdown_with({code}): {reason}"),
+            Cause::Upgrade { pid } => write!(f, "upgrade (process {pid} took over)"),
         }
     }
 }

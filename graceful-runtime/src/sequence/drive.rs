@@ -104,7 +104,9 @@ impl Controller {
 
     /// Pre-stop: readiness fails while the service still serves, so that load balancers stop
     /// sending traffic before the listeners close. Skipped when the body has already returned:
-    /// there is no listener left to protect.
+    /// there is no listener left to protect. After an upgrade's handover it lasts
+    /// `HANDOVER_PRE_STOP` instead: no load balancer to wait for, but open connections are told
+    /// to move (`Connection: close`, GOAWAY) before the idle ones close.
     async fn pre_stop<F: Future<Output: MainOutput>>(
         &self,
         main: &mut MainBody<F>,
@@ -112,16 +114,30 @@ impl Controller {
         deadlines: &Deadlines,
         clock: &mut PhaseClock,
     ) {
-        if main.is_done() || config.pre_stop.is_zero() {
+        let started = *self.start.wait().await;
+        let handover = matches!(started.trigger, Trigger::Upgrade(_));
+        let pre_stop = if handover {
+            crate::upgrade::HANDOVER_PRE_STOP
+        } else {
+            config.pre_stop
+        };
+        if main.is_done() || pre_stop.is_zero() {
             return;
         }
-        event!(
-            Info,
-            "pre-stop: still serving for {} so load balancers stop sending traffic",
-            human(config.pre_stop)
-        );
-        let began = self.start.wait().await.at;
-        let until = (began + config.pre_stop).min(deadlines.grace);
+        if handover {
+            event!(
+                Info,
+                "pre-stop: the new process serves; open connections here get `Connection: close` and HTTP/2 GOAWAY for {} before idle ones close",
+                human(pre_stop)
+            );
+        } else {
+            event!(
+                Info,
+                "pre-stop: still serving for {} so load balancers stop sending traffic",
+                human(pre_stop)
+            );
+        }
+        let until = (started.at + pre_stop).min(deadlines.grace);
         tokio::select! {
             _ = tokio::time::sleep_until(until) => {}
             _ = main.run() => {}

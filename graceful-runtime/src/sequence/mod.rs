@@ -126,6 +126,10 @@ impl Controller {
         if !self.start.begin(trigger) {
             return false;
         }
+        if let Trigger::Upgrade(pid) = trigger {
+            // First: systemd hears MAINPID= before anything this process says about stopping.
+            self.observers.publish(Event::HandedOver { pid });
+        }
         self.health.drain();
         self.observers.publish(Event::Health(Health::Draining));
         if let Some(started) = self.start.get() {
@@ -146,6 +150,13 @@ impl Controller {
     /// `graceful::shutdown()`.
     pub(crate) fn request_shutdown(&self) {
         self.begin_shutdown(Trigger::Requested);
+    }
+
+    /// The new process of an upgrade is ready: this one hands over and shuts down. Returns false
+    /// when shutdown had already begun another way.
+    #[cfg_attr(not(all(unix, feature = "upgrade")), allow(dead_code))]
+    pub(crate) fn hand_over(&self, pid: u32) -> bool {
+        self.begin_shutdown(Trigger::Upgrade(pid))
     }
 
     /// `graceful::shutdown_with(code, reason)`: sets the exit code whatever began the shutdown.
@@ -223,7 +234,13 @@ impl Controller {
                 // Recorded before it triggers, as `shutdown_with`'s reason is.
                 None => Cause::Requested,
             },
+            (Trigger::Upgrade(pid), _) => Cause::Upgrade { pid },
         }
+    }
+
+    /// What began the shutdown, once it has begun.
+    pub(crate) fn shutdown_cause(&self) -> Option<Cause> {
+        self.is_shutting_down().then(|| self.cause())
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

@@ -23,6 +23,8 @@ pub(crate) enum Trigger {
     Fatal,
     /// An essential task failed, panicked or ended; its failure is kept apart, once.
     EssentialTask,
+    /// The new process of an upgrade, with this pid, is ready and takes over.
+    Upgrade(u32),
 }
 
 /// When shutdown began, and why.

@@ -322,6 +322,9 @@ async fn observers_hear_health_and_phases_in_order_then_the_report() {
             Event::Report(report) => format!("report exit {:?}", report.exit_code),
             Event::ReloadBegun => "reload".to_owned(),
             Event::ReloadEnded => "reloaded".to_owned(),
+            Event::UpgradeBegun => "upgrade".to_owned(),
+            Event::UpgradeFailed => "upgrade failed".to_owned(),
+            Event::HandedOver { pid } => format!("handed over to {pid}"),
         };
         log.lock().unwrap().push(line);
     });
@@ -617,4 +620,44 @@ async fn the_drain_leaves_abandon_timeout_before_grace() {
     }
     // grace 3 s: the deadline token at 2 s, the abort at 3 s.
     assert_eq!(began.elapsed(), Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handover_says_so_first_then_serves_a_second_of_pre_stop_whatever_pre_stop_says() {
+    let controller = controller();
+    controller.ready();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let log = heard.clone();
+    controller.subscribe(move |event| match event {
+        Event::HandedOver { pid } => log.lock().unwrap().push(format!("handed over to {pid}")),
+        Event::ShutdownBegun { .. } => log.lock().unwrap().push("begun".to_owned()),
+        _ => {}
+    });
+    let token = controller.stop_accepting().clone();
+    let body = async move {
+        assert!(controller.hand_over(4242));
+        assert!(!controller.hand_over(4343), "shutdown begins once");
+        token.cancelled().await;
+    };
+    // pre_stop 0: the handover's own pre-stop applies.
+    let outcome = controller.drive(&config(0, 1_000, 10_000), &[], body).await;
+    assert_eq!(outcome.report.cause, Cause::Upgrade { pid: 4242 });
+    assert_eq!(
+        controller.shutdown_cause(),
+        Some(Cause::Upgrade { pid: 4242 })
+    );
+    assert_eq!(outcome.report.exit_code, Some(0));
+    let pre_stop = outcome
+        .report
+        .phases
+        .iter()
+        .find(|(phase, _)| *phase == Phase::PreStop)
+        .map(|(_, took)| *took);
+    assert_eq!(pre_stop, Some(crate::upgrade::HANDOVER_PRE_STOP));
+    assert_eq!(*heard.lock().unwrap(), ["handed over to 4242", "begun"]);
+    assert!(
+        outcome.report.to_json().contains(r#""cause":{"kind":"upgrade","pid":4242}"#),
+        "{}",
+        outcome.report.to_json()
+    );
 }
