@@ -31,6 +31,8 @@ use proc_macro::TokenStream;
 ///   `abandon_timeout = "1s"`: humantime durations, checked at compile time;
 /// - `signals = ["SIGTERM", "SIGINT"]`: any of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
 ///   SIGUSR2;
+/// - `upgrade_signal = "SIGUSR2"` (or `"none"`) and `upgrade_timeout = "30s"`: upgrades in place,
+///   a new process taking over the listeners (feature `upgrade`, Unix);
 /// - `flavor = "multi_thread"` or `"current_thread"`, and `worker_threads = N` (multi_thread);
 /// - `report = "text"` or `"json"`: the final report for people, or as one line of JSON on
 ///   stderr;

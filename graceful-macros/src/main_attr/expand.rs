@@ -89,6 +89,7 @@ fn builder_calls(config: &MainConfig) -> Vec<TokenStream> {
         calls
             .push(quote_spanned!(report.span=> .report(#krate::__private::ReportFormat::#variant)));
     }
+    calls.extend(super::upgrade::builder_calls(krate, &config.upgrade));
     calls
 }
 

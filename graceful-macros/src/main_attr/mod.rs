@@ -3,6 +3,7 @@
 //! (`expand.rs`), the way `#[tokio::main]` hands it to tokio.
 
 mod expand;
+mod upgrade;
 mod validate;
 
 use proc_macro2::TokenStream;
@@ -21,6 +22,9 @@ pub(crate) const MAIN_KEYS: &[&str] = &[
     "grace",
     "abandon_timeout",
     "signals",
+    // Accepted without the `upgrade` feature too, to say that the feature is needed.
+    "upgrade_signal",
+    "upgrade_timeout",
     "flavor",
     "worker_threads",
     // Accepted without the `health` feature too, to say that the feature is needed.

@@ -22,7 +22,7 @@ pub(super) const DURATION_KEYS: &[&str] = &[
 ];
 
 /// The signals `signals = [..]` accepts, as written there.
-const SIGNALS: &[(&str, SignalName)] = &[
+pub(super) const SIGNALS: &[(&str, SignalName)] = &[
     ("SIGTERM", SignalName::Sigterm),
     ("SIGINT", SignalName::Sigint),
     ("SIGQUIT", SignalName::Sigquit),
@@ -101,6 +101,7 @@ pub(super) struct MainConfig {
     /// The address literal, kept as written: the builder takes a `&'static str`.
     pub(super) health: Option<Setting<syn::LitStr>>,
     pub(super) report: Option<Setting<Report>>,
+    pub(super) upgrade: super::upgrade::UpgradeKeys,
 }
 
 /// Checks every key, recording each mistake in `errors`; what is valid is kept, so that
@@ -143,6 +144,10 @@ pub(super) fn config(args: &Args, errors: &mut Errors) -> MainConfig {
     let report = args
         .get("report")
         .and_then(|arg| Some(setting(arg, errors.take(report(arg))?)));
+    let shut_down = signals
+        .as_ref()
+        .map(|signals| signals.value.iter().map(|signal| signal.value).collect());
+    let upgrade = super::upgrade::keys(args, shut_down, errors);
     MainConfig {
         krate,
         durations,
@@ -151,6 +156,7 @@ pub(super) fn config(args: &Args, errors: &mut Errors) -> MainConfig {
         worker_threads,
         health,
         report,
+        upgrade,
     }
 }
 
@@ -161,7 +167,7 @@ fn setting<T>(arg: &Arg, value: T) -> Setting<T> {
     }
 }
 
-fn signals(arg: &Arg) -> syn::Result<Vec<Setting<SignalName>>> {
+pub(super) fn signals(arg: &Arg) -> syn::Result<Vec<Setting<SignalName>>> {
     let syn::Expr::Array(list) = &arg.value else {
         return Err(syn::Error::new_spanned(
             &arg.value,
@@ -333,7 +339,7 @@ mod tests {
         let (_, messages) = checked(quote!(drain_timout = "5s"));
         assert_eq!(
             messages,
-            ["unknown key `drain_timout`; expected one of: drain_timeout, hook_timeout, pre_stop, grace, abandon_timeout, signals, flavor, worker_threads, health, report, crate"]
+            ["unknown key `drain_timout`; expected one of: drain_timeout, hook_timeout, pre_stop, grace, abandon_timeout, signals, upgrade_signal, upgrade_timeout, flavor, worker_threads, health, report, crate"]
         );
     }
 
