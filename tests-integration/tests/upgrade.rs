@@ -776,3 +776,270 @@ fn a_new_build_that_cannot_start_leaves_the_old_process_serving() {
     assert_eq!(counts.failed, 0, "{}", counts.failures_summary());
     assert!(counts.by_pid.contains_key(&old) && counts.by_pid.contains_key(&new));
 }
+
+/// The container scripts/systemd/run-tests boots: its PID 1 (on the host) and the state folder
+/// it shares at the same path.
+struct Container {
+    leader: u32,
+    state: PathBuf,
+}
+
+impl Container {
+    /// The container, or `None` after a loud skip (a failure under `CI=true`).
+    fn require() -> Option<Container> {
+        let leader = std::env::var("GRACEFUL_SYSTEMD_LEADER")
+            .ok()
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let state = std::env::var_os("GRACEFUL_SYSTEMD_STATE").map(PathBuf::from);
+        match (leader, state) {
+            (Some(leader), Some(state)) if state.is_dir() => Some(Container { leader, state }),
+            _ => {
+                let need = "a systemd container (GRACEFUL_SYSTEMD_LEADER, GRACEFUL_SYSTEMD_STATE): run scripts/systemd/run-tests, which boots one";
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "this test needs {need}, and CI=true"
+                );
+                eprintln!("!!! WARNING: this test needs {need}: test SKIPPED !!!");
+                None
+            }
+        }
+    }
+
+    /// `program args` in the container, bounded; its stdout, whatever its status.
+    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new("timeout")
+            .args([
+                "-k",
+                "5",
+                "60",
+                "nsenter",
+                "-t",
+                &self.leader.to_string(),
+                "-a",
+                program,
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| panic!("nsenter {program} {args:?}: {error}"))
+    }
+
+    fn systemctl(&self, args: &[&str]) -> String {
+        let output = self.run("systemctl", args);
+        assert!(
+            output.status.success(),
+            "systemctl {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    fn show(&self, unit: &str, property: &str) -> String {
+        self.systemctl(&["show", "-P", property, unit])
+    }
+
+    /// The unit's journal, message text only.
+    fn journal(&self, unit: &str) -> Vec<String> {
+        let output = self.run("journalctl", &["-q", "--no-pager", "-o", "cat", "-u", unit]);
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Polls the journal until it has `count` lines containing `needle`.
+    fn wait_for_journal(&self, unit: &str, needle: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let journal = self.journal(unit);
+            let found: Vec<String> = journal
+                .iter()
+                .filter(|line| line.contains(needle))
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{unit}: {} of {count} journal lines with {needle:?} after {PATIENCE:?}:\n{}",
+                found.len(),
+                journal.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether process `pid` (of the container's pid namespace) is still there.
+    fn alive(&self, pid: u32) -> bool {
+        self.run("kill", &["-0", &pid.to_string()]).status.success()
+    }
+}
+
+/// deploy/`name` as the project ships it.
+fn deploy_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+#[test]
+#[ignore = "needs a systemd container: run scripts/systemd/run-tests"]
+fn systemd_reloads_upgrade_under_load() {
+    let Some(container) = Container::require() else {
+        return;
+    };
+    let upgrades = upgrade_count();
+    let directory = container.state.join("cases").join("upgrade");
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    let binary = directory.join("upgrade_service");
+    replace_file(
+        &binary,
+        &std::fs::read(env!("CARGO_BIN_EXE_upgrade_service")).unwrap(),
+        true,
+    );
+    let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let health = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // deploy/graceful-service.service as it ships, deploy/graceful-service-upgrade.conf as it
+    // ships, and the test's own paths and ports.
+    let unit = "gs-upgrade.service";
+    let units = PathBuf::from(format!(
+        "/proc/{}/root/run/systemd/system",
+        container.leader
+    ));
+    std::fs::write(units.join(unit), deploy_file("graceful-service.service")).unwrap();
+    let drop_ins = units.join(format!("{unit}.d"));
+    std::fs::create_dir_all(&drop_ins).unwrap();
+    std::fs::write(
+        drop_ins.join("40-upgrade.conf"),
+        deploy_file("graceful-service-upgrade.conf"),
+    )
+    .unwrap();
+    let dir = directory.display();
+    std::fs::write(
+        drop_ins.join("50-test.conf"),
+        format!(
+            "[Service]\n\
+             ExecStart=\n\
+             ExecStart={binary}\n\
+             Environment=LISTEN_ADDR={address}\n\
+             Environment=GRACEFUL_HEALTH_ADDR={health}\n\
+             Environment=GRACEFUL_REPORT=json\n\
+             ExecStopPost=/bin/sh -c 'echo $SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS > {dir}/result'\n",
+            binary = binary.display(),
+        ),
+    )
+    .unwrap();
+    container.systemctl(&["daemon-reload"]);
+    container.systemctl(&["start", unit]);
+    let first: u32 = container.show(unit, "MainPID").parse().unwrap();
+
+    let mut generations = vec![first];
+    let mut reload_times = Vec::new();
+    let counts = runtime().block_on(async {
+        let load = Load::start(address, ALL_CLIENTS);
+        load.wait_for_answers(50).await;
+        for index in 0..upgrades {
+            let old = *generations.last().unwrap();
+            let asked = Instant::now();
+            let reload = tokio::task::spawn_blocking({
+                let container = Container {
+                    leader: container.leader,
+                    state: container.state.clone(),
+                };
+                move || container.systemctl(&["reload", unit])
+            });
+            reload.await.unwrap();
+            // ExecReload= only sends the signal: MainPID changes once the new process is ready
+            // (MAINPID= and READY=1 from the old one), and the unit is active again.
+            let deadline = Instant::now() + PATIENCE;
+            let new = loop {
+                let main: u32 = container.show(unit, "MainPID").parse().unwrap();
+                if main != old && container.show(unit, "ActiveState") == "active" {
+                    break main;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "MainPID still {main} after reload {}:\n{}",
+                    index + 1,
+                    container.journal(unit).join("\n")
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            reload_times.push(asked.elapsed());
+            container.wait_for_journal(unit, &format!("ready {new}"), 1);
+            assert_eq!(readiness(health).await, Ok(200));
+            // The old generation reports, with cause upgrade to the new one, and exits 0.
+            let report =
+                container.wait_for_journal(unit, &format!(r#""kind":"upgrade","pid":{new}"#), 1);
+            assert!(report[0].contains(r#""exit_code":0"#), "{}", report[0]);
+            let deadline = Instant::now() + PATIENCE;
+            while container.alive(old) {
+                assert!(Instant::now() < deadline, "generation {old} still runs");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            generations.push(new);
+            load.wait_for_answers(20).await;
+        }
+        load.finish().await
+    });
+    let last = *generations.last().unwrap();
+    container.systemctl(&["stop", unit]);
+    let result = std::fs::read_to_string(directory.join("result")).unwrap_or_default();
+    let journal = container.journal(unit);
+    let rejected = journal
+        .iter()
+        .filter(|line| line.contains("reception only permitted for main PID"))
+        .count();
+    print_counts(
+        &format!("SYSTEMD: {upgrades} x systemctl reload"),
+        &counts,
+        generations.len(),
+    );
+    let mut times = reload_times.clone();
+    times.sort();
+    println!(
+        "  systemctl reload to MainPID naming the new process: median {:?}, max {:?}; MainPID {first} -> {last} through {} processes; \
+         systemctl stop: ExecStopPost {}; notifications systemd dropped from a process not yet the main one: {rejected}",
+        times[times.len() / 2],
+        times[times.len() - 1],
+        generations.len(),
+        result.trim()
+    );
+    assert_eq!(result.trim(), "success/exited/0", "{}", journal.join("\n"));
+    let last_report = journal
+        .iter()
+        .rev()
+        .find(|line| line.contains("graceful_report"))
+        .unwrap();
+    assert!(
+        last_report.contains(r#""kind":"signal","signal":"SIGTERM""#)
+            && last_report.contains(r#""exit_code":0"#),
+        "{last_report}"
+    );
+    assert!(
+        journal
+            .iter()
+            .all(|line| !line.contains("with signal SIGKILL")),
+        "systemd killed a process:\n{}",
+        journal.join("\n")
+    );
+    assert_eq!(counts.refused, 0, "{}", counts.failures_summary());
+    assert_eq!(counts.failed, 0, "{}", counts.failures_summary());
+    let silent: Vec<&u32> = generations
+        .iter()
+        .filter(|pid| !counts.by_pid.contains_key(pid))
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "generations that answered nothing: {silent:?}"
+    );
+    assert!(
+        journal.iter().all(|line| !line.contains("upgrade failed")),
+        "{}",
+        journal.join("\n")
+    );
+}

@@ -656,7 +656,10 @@ async fn a_handover_says_so_first_then_serves_a_second_of_pre_stop_whatever_pre_
     assert_eq!(pre_stop, Some(crate::upgrade::HANDOVER_PRE_STOP));
     assert_eq!(*heard.lock().unwrap(), ["handed over to 4242", "begun"]);
     assert!(
-        outcome.report.to_json().contains(r#""cause":{"kind":"upgrade","pid":4242}"#),
+        outcome
+            .report
+            .to_json()
+            .contains(r#""cause":{"kind":"upgrade","pid":4242}"#),
         "{}",
         outcome.report.to_json()
     );
