@@ -322,7 +322,7 @@ where
 }
 
 /// The `grpc.health.v1.Health` service for a tonic server, answering from graceful's health:
-/// SERVING once [`ready`](crate::ready), NOT_SERVING from the start of shutdown on.
+/// SERVING once [`ready`], NOT_SERVING from the start of shutdown on.
 ///
 /// Each call makes a health service with services of its own; clone it to share them. See
 /// [`GrpcHealth`] for what it answers.
@@ -440,7 +440,7 @@ pub async fn reload() -> Result<ReloadReport, ReloadError> {
 }
 
 /// Upgrades in place, as the upgrade signal (SIGUSR2 by default) does, and resolves to the
-/// outcome: starts this binary again (argv[0] as the process was started, re-read from disk, so
+/// outcome: starts this binary again (`argv[0]` as the process was started, re-read from disk, so
 /// a new build at the same path is what runs) with the same arguments and environment, and
 /// passes it every listener [`bind()`] and [`bind_named()`] handed out and the health port's
 /// socket (`LISTEN_FDS`); `bind` in the new process returns them. Once the new process calls

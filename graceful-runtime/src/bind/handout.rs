@@ -24,7 +24,8 @@ struct HandedOut {
     /// Kept open until shutdown begins, so that an upgrade can still pass a listener the
     /// application has dropped; `None` when it could not be duplicated.
     duplicate: Option<OwnedFd>,
-    /// The listener's own fd and address, as `is_inherited` recognises it.
+    /// The listener's own fd and address, as `is_inherited` recognises it (for `serve`).
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     fd: i32,
     local: SocketAddr,
 }

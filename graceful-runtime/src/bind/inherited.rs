@@ -56,7 +56,7 @@ impl Inherited {
     }
 
     /// Takes every untaken TCP listener named `name`, whatever its address.
-    #[cfg(feature = "upgrade")]
+    #[cfg(all(unix, feature = "upgrade"))]
     pub(super) fn take_all_named(&mut self, name: &str) -> Vec<(Socket, std::net::TcpListener)> {
         let mut taken = Vec::new();
         for (socket, held) in self.sockets.iter_mut().zip(&mut self.held) {

@@ -84,10 +84,22 @@ pub(crate) fn spawn(listener: std::net::TcpListener) -> std::io::Result<()> {
 }
 
 async fn answer(request: Request<Incoming>) -> Result<Response<String>, Infallible> {
-    let response = match (request.method(), request.uri().path()) {
+    // After an upgrade's handover the port is the new process's, which is ready: a probe this
+    // process accepted just before, or on a connection kept alive, is answered for the service
+    // (not with this process's 503), and its connection closed so that the next probe reaches
+    // the new process.
+    let handed_over = crate::upgrade::handed_over();
+    let mut response = match (request.method(), request.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/readyz") if handed_over => super::respond(200, "ready"),
         (&Method::GET | &Method::HEAD, "/readyz") => super::readyz().await,
         (&Method::GET | &Method::HEAD, "/livez") => super::livez().await,
         _ => super::respond(404, "not found: try /livez or /readyz"),
     };
+    if handed_over {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     Ok(response)
 }

@@ -49,12 +49,15 @@ pub(crate) fn signal_key(config: &crate::config::Config) -> Option<Option<crate:
 }
 
 /// Whether this process has handed over to a new one: its shutdown's cause is an upgrade.
-#[cfg(all(unix, feature = "upgrade"))]
+#[cfg_attr(not(any(feature = "health", feature = "serve")), allow(dead_code))]
 pub(crate) fn handed_over() -> bool {
-    matches!(
+    #[cfg(all(unix, feature = "upgrade"))]
+    return matches!(
         crate::global::controller().shutdown_cause(),
         Some(crate::report::Cause::Upgrade { .. })
-    )
+    );
+    #[cfg(not(all(unix, feature = "upgrade")))]
+    false
 }
 
 /// Resolves once this process has handed over to a new one; never without upgrades.

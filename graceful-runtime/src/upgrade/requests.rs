@@ -111,6 +111,8 @@ impl Upgrades {
         let outcome = self.attempt(settings, began).await;
         match &outcome {
             Ok(upgraded) => event!(Info, "{upgraded}"),
+            // The service is stopping anyway: nothing failed that the operator must act on.
+            Err(interrupted @ UpgradeError::Interrupted { .. }) => event!(Warn, "{interrupted}"),
             Err(failed) => {
                 event!(Error, "{failed}");
                 self.controller.publish(Event::UpgradeFailed);
@@ -181,4 +183,38 @@ fn describe(sockets: &[(String, std::net::SocketAddr, std::os::fd::OwnedFd)]) ->
         .map(|(name, local, _)| format!("{name} on {local}"))
         .collect();
     format!("{} listener(s) ({})", sockets.len(), each.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inflight::InFlight;
+
+    fn upgrades() -> &'static Upgrades {
+        let controller = Box::leak(Box::new(Controller::new(InFlight::leak())));
+        Box::leak(Box::new(Upgrades::new(controller)))
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_asked_for_once_shutdown_began_is_refused() {
+        let upgrades = upgrades();
+        upgrades.start(
+            tokio::runtime::Handle::current(),
+            Duration::from_secs(30),
+            Duration::from_secs(28),
+        );
+        upgrades.controller.request_shutdown();
+        assert_eq!(
+            upgrades.request("a test").await,
+            Err(UpgradeError::ShuttingDown)
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_start_nothing_upgrades() {
+        assert_eq!(
+            upgrades().request("a test").await,
+            Err(UpgradeError::NotRunning)
+        );
+    }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
@@ -73,7 +72,7 @@ impl NewProcess {
         let ready = async {
             let mut byte = [0u8; 1];
             let read = match self.ready.as_mut() {
-                Some(pipe) => pipe.read(&mut byte).await,
+                Some(pipe) => read_byte(pipe, &mut byte).await,
                 None => Ok(0),
             };
             if !matches!(read, Ok(1)) {
@@ -128,7 +127,9 @@ impl NewProcess {
     }
 
     fn signal(&self, signal: Signal) {
-        // Its pid cannot have been reused: the thread that reaps it has not seen it exit.
+        // Only while it is not yet reaped (checked by the callers just before): its pid cannot
+        // belong to another process. The window between that check and this signal is the
+        // reaping thread's, a few microseconds.
         let Ok(pid) = i32::try_from(self.pid) else {
             return;
         };
@@ -137,6 +138,17 @@ impl NewProcess {
                 Warn,
                 "upgrade: cannot send {signal} to the new process {pid}: {error}"
             );
+        }
+    }
+}
+
+/// Reads from `pipe` once it has something (without tokio's `io-util`).
+async fn read_byte(pipe: &mut pipe::Receiver, byte: &mut [u8; 1]) -> io::Result<usize> {
+    loop {
+        pipe.readable().await?;
+        match pipe.try_read(byte) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+            read => return read,
         }
     }
 }
