@@ -70,7 +70,11 @@ pub(super) fn keys(
         if reload_signal_names(args, signal) {
             errors.push(syn::Error::new_spanned(
                 &arg.path,
-                format!("{} is named both as `reload_signal` and as `upgrade_signal`: a signal does one thing; upgrade on another, e.g. upgrade_signal = \"SIGUSR2\"", name(signal)),
+                format!(
+                    "{} is named both as `reload_signal` and as `upgrade_signal`: a signal does one thing; upgrade on another, e.g. upgrade_signal = \"{}\"",
+                    name(signal),
+                    another(signal)
+                ),
             ));
             return keys;
         }
@@ -136,12 +140,22 @@ fn reload_signal_names(args: &Args, signal: SignalName) -> bool {
     text.value() == name(signal)
 }
 
+/// A signal to suggest instead of `signal`.
+fn another(signal: SignalName) -> &'static str {
+    if signal == SignalName::Sigusr2 {
+        "SIGUSR1"
+    } else {
+        "SIGUSR2"
+    }
+}
+
 fn in_signals(signal: SignalName, signals_written: bool) -> String {
+    let other = another(signal);
     let name = name(signal);
     if signals_written {
-        format!("{name} is named both in `signals` (shut down) and as `upgrade_signal`: a signal does one thing; remove it from `signals`, or upgrade on another signal, e.g. upgrade_signal = \"SIGUSR2\"")
+        format!("{name} is named both in `signals` (shut down) and as `upgrade_signal`: a signal does one thing; remove it from `signals`, or upgrade on another signal, e.g. upgrade_signal = \"{other}\"")
     } else {
-        format!("{name} already shuts down (the default `signals` are SIGTERM and SIGINT): a signal does one thing; upgrade on another signal, e.g. upgrade_signal = \"SIGUSR2\"")
+        format!("{name} already shuts down (the default `signals` are SIGTERM and SIGINT): a signal does one thing; upgrade on another signal, e.g. upgrade_signal = \"{other}\"")
     }
 }
 

@@ -4,6 +4,8 @@
     pre_stop = "0s",
     grace = "28s",
     signals = ["SIGTERM"],
+    upgrade_signal = "SIGUSR1",
+    upgrade_timeout = "45s",
     flavor = "multi_thread",
     worker_threads = 2,
     report = "json",
