@@ -40,6 +40,8 @@ exported!(
     deadline_token,
     token,
     track,
+    upgrade,
+    shutdown_cause,
     Builder,
     CancellationToken,
     ConfigError,
@@ -66,6 +68,8 @@ exported!(
     TrackLayer,
     TrackService,
     TrackedFuture,
+    Upgraded,
+    UpgradeError,
 );
 
 #[test]

@@ -239,9 +239,10 @@ struct Counts {
     refused: usize,
     /// Requests sent that got no complete 200.
     failed: usize,
-    /// HTTP/2 requests the server refused unprocessed (a stream above the last one its GOAWAY
-    /// accepted), which RFC 9113 section 8.7 lets a client retry, and every HTTP/2 client does: sent
-    /// again on a new connection, not counted as failed.
+    /// Requests that never reached the server's application: a stream above the last one a
+    /// GOAWAY accepted, or a request hyper had not yet written when the connection closed. RFC
+    /// 9113 section 8.7 lets a client send them again, and HTTP/2 clients do: sent again on a
+    /// new connection, not counted as failed.
     retried: usize,
     /// Answers by the pid that gave them.
     by_pid: BTreeMap<u32, usize>,
@@ -338,11 +339,14 @@ impl Sender {
             Sender::Http2(sender) => sender.send_request(request).await,
         }
         .map_err(|error| {
+            // Canceled: the connection closed before hyper wrote the request out. Or h2's error
+            // for a stream that a graceful GOAWAY left out. Neither reached the server's
+            // application, and every HTTP/2 client sends them again (hyper-util's pool does).
+            let canceled = error.is_canceled();
             let error = format!("{error:?}");
-            // h2's error for a stream that a graceful GOAWAY left out: never processed.
             let refused = error.contains("GoAway(")
                 && (error.contains("NO_ERROR") || error.contains("REFUSED_STREAM"));
-            if refused {
+            if canceled || refused {
                 format!("{NOT_PROCESSED}{error}")
             } else {
                 error
@@ -518,7 +522,7 @@ const ALL_CLIENTS: &[(Client, usize)] = &[
 
 fn print_counts(what: &str, counts: &Counts, generations: usize) {
     println!(
-        "{what}: sent {}, ok {}, refused {}, failed {}, generations {generations} (HTTP/2 requests refused unprocessed by a GOAWAY and sent again: {})",
+        "{what}: sent {}, ok {}, refused {}, failed {}, generations {generations} (requests never processed, after a GOAWAY or a close, and sent again: {})",
         counts.sent, counts.ok, counts.refused, counts.failed, counts.retried
     );
 }
