@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::log::event;
@@ -31,6 +32,20 @@ struct HandedOut {
 }
 
 static HANDED_OUT: Mutex<Vec<HandedOut>> = Mutex::new(Vec::new());
+
+/// Set by `Builder::run`'s start-up: without it nothing runs upgrades (`bind` in a test, say), and
+/// no listener is kept open behind the application's back.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Upgrades can run from now on: `bind` keeps what it hands out.
+pub(crate) fn enable() {
+    ENABLED.store(true, Ordering::Release);
+}
+
+/// Whether `bind` keeps what it hands out.
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
 
 /// Records a listener handed out under `name`.
 pub(crate) fn record(name: &str, listener: &(impl AsFd + AsRawFd), local: SocketAddr) {

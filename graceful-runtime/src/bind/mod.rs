@@ -118,11 +118,13 @@ async fn take_or_bind(name: Option<&str>, addr: impl ToSocketAddrs) -> io::Resul
         }
     };
     #[cfg(all(unix, feature = "upgrade"))]
-    handout::record(
-        name.or(_passed_name.as_deref()).unwrap_or(handout::UNNAMED),
-        &listener,
-        listener.local_addr()?,
-    );
+    if handout::enabled() {
+        handout::record(
+            name.or(_passed_name.as_deref()).unwrap_or(handout::UNNAMED),
+            &listener,
+            listener.local_addr()?,
+        );
+    }
     Ok(listener)
 }
 

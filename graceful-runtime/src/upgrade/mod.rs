@@ -101,6 +101,7 @@ pub(crate) fn install(
 ) {
     #[cfg(all(unix, feature = "upgrade"))]
     {
+        crate::bind::handout::enable();
         readiness::install(controller);
         // Without the health feature nothing takes the previous process's health socket: close
         // it, so that `bind`'s rule never sees it.
