@@ -57,14 +57,28 @@ fn case_directory(name: &str) -> PathBuf {
 }
 
 /// Puts `contents` at `path` by a rename, as a deploy replaces a binary: a process running the
-/// old file keeps it.
+/// old file keeps it. Written by `sh`, not here: a writable descriptor of this process, inherited
+/// for a moment by a process another test forks, would make executing the file fail with
+/// ETXTBSY ("text file busy").
 fn replace_file(path: &Path, contents: &[u8], executable: bool) {
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write;
     let partial = path.with_extension("partial");
-    std::fs::write(&partial, contents).unwrap();
-    let mode = if executable { 0o755 } else { 0o644 };
-    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(mode)).unwrap();
-    std::fs::rename(&partial, path).unwrap();
+    let mode = if executable { "755" } else { "644" };
+    let mut writer = Command::new("/bin/sh")
+        .args([
+            "-c",
+            r#"cat > "$1" && chmod "$2" "$1" && mv "$1" "$3""#,
+            "sh",
+        ])
+        .arg(&partial)
+        .arg(mode)
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start sh");
+    writer.stdin.take().unwrap().write_all(contents).unwrap();
+    let status = writer.wait().unwrap();
+    assert!(status.success(), "writing {}: {status}", path.display());
 }
 
 /// Points the symlink `link` at `target`, atomically.
