@@ -94,6 +94,8 @@ pub(crate) struct Received {
 
 /// What a signal does when it arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Off Unix only the console events' `Shutdown` is received.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) enum Role {
     /// The first begins the shutdown, a second forces the exit.
     Shutdown,
@@ -155,6 +157,7 @@ impl SignalRoles {
         })
     }
 
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn each(&self) -> impl Iterator<Item = (Signal, Role)> + '_ {
         let shutdown = self.shutdown.iter().map(|&signal| (signal, Role::Shutdown));
         shutdown
