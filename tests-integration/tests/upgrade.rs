@@ -233,6 +233,24 @@ impl Service {
     }
 }
 
+impl Drop for Service {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave a generation running.
+        if std::thread::panicking() {
+            for line in self.output.matching(" listening on ") {
+                if let Some(pid) = line
+                    .strip_prefix("pid ")
+                    .and_then(|rest| rest.split(' ').next())
+                {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The number after `word` in `line`.
 fn pid_after(line: &str, word: &str) -> u32 {
     let rest = &line[line.find(word).unwrap() + word.len()..];
