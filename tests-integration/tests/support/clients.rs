@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+pub use super::process::Line;
 use super::process::{Signal, PATIENCE};
 use super::require::{program_on_path, require};
 
@@ -37,13 +38,6 @@ pub fn require_python_module(module: &str, package: &str) -> bool {
         &format!("{PYTHON} with {module} (scripts/install-test-clients installs {package})"),
         importable,
     )
-}
-
-/// One line a client printed on stdout, and when the test read it.
-#[derive(Debug, Clone)]
-pub struct Line {
-    pub at: Instant,
-    pub text: String,
 }
 
 #[derive(Default)]
@@ -286,11 +280,12 @@ pub fn curl_http2(url: &str) -> ClientOutput {
 }
 
 /// Starts nghttp with `-v` (every frame, each stamped with seconds since its connection was
-/// made; buffered, so the lines come at its exit) and `args`.
+/// made) and `args`, its stdout line-buffered through coreutils' `stdbuf`: nghttp would
+/// otherwise hold its lines until its exit, and each frame is timed as it arrives.
 pub fn nghttp(args: &[&str]) -> Client {
-    let mut all = vec!["--verbose"];
+    let mut all = vec!["-oL", "nghttp", "--verbose"];
     all.extend_from_slice(args);
-    Client::start("nghttp", "nghttp", &all)
+    Client::start("nghttp", "stdbuf", &all)
 }
 
 /// The stamp of an nghttp `-v` line (`[  0.498] recv GOAWAY frame ...`), from its connection.
