@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::docker::{start_stuck_request, Container, DataDirectory, Image, Ports};
 use support::haproxy::{self, Haproxy, Server};
-use support::load::{database_rows, wait_for_readiness, Load, Tally};
+use support::load::{assert_rows_match, database_rows, wait_for_readiness, Load, Tally};
 use support::require::require;
 
 /// What `docker stop` waits by default before SIGKILL.
@@ -21,28 +21,7 @@ const DOCKER_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_TIMEOUT_SECONDS: u32 = 30;
 
 fn record(what: &str, tally: &Tally, rows: usize) {
-    println!(
-        "DOCKER {what}: sent {}, 2xx {}, non-2xx {}, errors {}, refused connects {}, rows {rows}",
-        tally.sent,
-        tally.ok_ids.len(),
-        tally.non_2xx,
-        tally.errors,
-        tally.refused
-    );
-    for failure in tally.failures.iter().take(5) {
-        println!("    {failure}");
-    }
-}
-
-/// Every 2xx has its row, and every row was answered 2xx.
-fn assert_rows_match(tally: &Tally, rows: &std::collections::BTreeSet<String>) {
-    let missing: Vec<_> = tally.ok_ids.difference(rows).collect();
-    assert!(missing.is_empty(), "2xx without a row: {missing:?}");
-    let unanswered: Vec<_> = rows.difference(&tally.ok_ids).collect();
-    assert!(
-        unanswered.is_empty(),
-        "rows written for requests that got no 2xx: {unanswered:?}"
-    );
+    println!("DOCKER {what}: {tally}, rows {rows}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,12 +64,12 @@ async fn docker_stop_under_load_exits_0_and_every_2xx_has_its_row() {
         logs.stdout_index("database pool closed") < logs.stdout_index("shutdown report"),
         "the hook's log line came after the report:\n{logs}"
     );
-    assert_eq!(tally.failed(), 0, "{:?}", tally.failures);
+    assert_eq!(tally.failed(), 0, "{tally}");
     assert!(
         tally.ok_ids.len() >= 150,
         "the load was too small to mean anything"
     );
-    assert_rows_match(&tally, &rows);
+    assert_rows_match("stop under load", &tally.ok_ids, &rows);
 }
 
 #[test]
@@ -177,6 +156,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
         tokio::time::sleep(settle).await;
     }
     let tally = load.finish().await;
+    let servers = proxy.servers().await;
     for container in &containers {
         tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
         assert_eq!(container.exit_code(), 0, "{}", container.logs());
@@ -192,15 +172,14 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
 
     assert!(
         tally.ok_ids.len() > 100,
-        "too little load to mean anything: {tally:?}"
+        "too little load to mean anything: {tally}\n{servers}"
     );
     assert_eq!(
         (tally.failed(), tally.refused),
         (0, 0),
-        "requests lost: {:?}",
-        tally.failures
+        "requests lost: {tally}\n{servers}"
     );
-    assert_rows_match(&tally, &rows);
+    assert_rows_match("rolling restart", &tally.ok_ids, &rows);
 }
 
 /// Runs the image with `env` on top, holds a request that never finishes, and `docker stop`s it

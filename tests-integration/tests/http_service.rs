@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::StatusCode;
-use support::load::{database_rows, get, post_item, wait_for_readiness, Answer, Connection};
+use support::load::{
+    assert_rows_match, database_rows, get, post_item, wait_for_readiness, Answer, Connection,
+};
 use support::{Fixture, Signal, PATIENCE};
 
 /// A running `examples/service`, with its addresses read from its own log lines.
@@ -196,16 +198,7 @@ async fn zero_loss_trial(trial: usize) -> (Tally, usize) {
     );
 
     let rows = database_rows(&database).await;
-    let missing: Vec<_> = tally.ok_ids.difference(&rows).collect();
-    assert!(
-        missing.is_empty(),
-        "trial {trial}: 2xx without a row: {missing:?}"
-    );
-    let unanswered: Vec<_> = rows.difference(&tally.ok_ids).collect();
-    assert!(
-        unanswered.is_empty(),
-        "trial {trial}: rows written for requests that got no 2xx: {unanswered:?}"
-    );
+    assert_rows_match(&format!("trial {trial}"), &tally.ok_ids, &rows);
     (tally, rows.len())
 }
 

@@ -27,7 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::clients::{require_python_module, Client, ClientOutput};
 use support::haproxy::{self, Haproxy, Server};
 use support::require::require;
-use support::{fixture_path, free_port, Fixture};
+use support::{fixture_path, free_port, Fixture, FIRST_FEW};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -138,14 +138,29 @@ impl Instance {
 }
 
 /// What the HTTP workers of one protocol saw.
-#[derive(Default, Debug)]
+#[derive(Default)]
 struct Tally {
     sent: usize,
     ok_ids: BTreeSet<String>,
     non_2xx: usize,
     errors: usize,
-    /// Each failure: the request id and its status or error.
+    /// The first [`FIRST_FEW`] failures: the request id and its status or error.
     failures: Vec<String>,
+}
+
+/// Counts and the first failures, never the thousands of ids.
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {}, 2xx {}, non-2xx {}, errors {}; the first failures: {:?}",
+            self.sent,
+            self.ok_ids.len(),
+            self.non_2xx,
+            self.errors,
+            self.failures
+        )
+    }
 }
 
 impl Tally {
@@ -154,7 +169,14 @@ impl Tally {
         self.non_2xx += part.non_2xx;
         self.errors += part.errors;
         self.ok_ids.extend(part.ok_ids);
-        self.failures.extend(part.failures);
+        let room = FIRST_FEW.saturating_sub(self.failures.len());
+        self.failures.extend(part.failures.into_iter().take(room));
+    }
+
+    fn record(&mut self, failure: String) {
+        if self.failures.len() < FIRST_FEW {
+            self.failures.push(failure);
+        }
     }
 
     fn failed(&self) -> usize {
@@ -209,7 +231,7 @@ async fn worker(
                 Err(error) => {
                     tally.errors += 1;
                     let at = started.elapsed();
-                    tally.failures.push(format!("{id} at {at:.1?}: {error}"));
+                    tally.record(format!("{id} at {at:.1?}: {error}"));
                     continue;
                 }
             }
@@ -247,11 +269,11 @@ async fn worker(
             }
             Ok(status) => {
                 tally.non_2xx += 1;
-                tally.failures.push(format!("{id} at {at:.1?}: {status}"));
+                tally.record(format!("{id} at {at:.1?}: {status}"));
             }
             Err(error) => {
                 tally.errors += 1;
-                tally.failures.push(format!("{id} at {at:.1?}: {error}"));
+                tally.record(format!("{id} at {at:.1?}: {error}"));
                 sender = None;
             }
         }
@@ -404,7 +426,7 @@ async def main():
         thread.join()
     print("result ws " + " ".join("%s=%d" % pair for pair in ws.items()), flush=True)
     print("result sse " + " ".join("%s=%d" % pair for pair in sse.items()), flush=True)
-    for text in failures[:20]:
+    for text in failures[:5]:
         print("failure " + text, flush=True)
 
 asyncio.run(main())
@@ -480,7 +502,7 @@ for thread in threads:
     thread.join()
 codes = ",".join("%s:%d" % pair for pair in sorted(state["codes"].items())) or "none"
 print("result grpc made=%d ok=%d failed=%d codes=%s" % (state["made"], state["ok"], state["failed"], codes), flush=True)
-for text in state["failures"][:20]:
+for text in state["failures"][:5]:
     print("failure " + text, flush=True)
 "#;
 
@@ -521,6 +543,8 @@ struct Run {
     client_failures: Vec<String>,
     restarts: usize,
     wall: Duration,
+    /// What HAProxy's stats page said about each server at the end of the run.
+    haproxy: String,
 }
 
 impl Run {
@@ -614,15 +638,18 @@ impl Run {
                 grpc("failed")
             );
         }
-        let failures = self
-            .http1
-            .failures
-            .iter()
+        println!("  the first failures: {}", self.first_failures());
+    }
+
+    /// The first few failures of HTTP clients, then of the others, for a message.
+    fn first_failures(&self) -> String {
+        let first: Vec<&str> = (self.http1.failures.iter())
             .chain(&self.http2.failures)
-            .chain(&self.client_failures);
-        for failure in failures.take(12) {
-            println!("    {failure}");
-        }
+            .chain(&self.client_failures)
+            .take(FIRST_FEW)
+            .map(String::as_str)
+            .collect();
+        first.join("; ")
     }
 }
 
@@ -748,6 +775,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
                 .map(str::to_owned),
         );
     }
+    run.haproxy = haproxy.servers().await;
     for instance in &mut instances {
         tokio::task::block_in_place(|| instance.stop());
     }
@@ -830,7 +858,13 @@ async fn rolling_restarts_with_every_kind_of_client_fail_nothing() {
     assert!(number(&graceful.websocket, "echoed") > 0);
     assert!(number(&graceful.sse, "complete") > 0);
     assert!(number(&graceful.grpc, "ok") > 0);
-    assert_eq!(graceful.failures(), 0, "graceful failed: {graceful:#?}");
+    assert_eq!(
+        graceful.failures(),
+        0,
+        "graceful failed (the table above has the counts); the first failures: {}\n{}",
+        graceful.first_failures(),
+        graceful.haproxy
+    );
     assert_eq!(
         graceful.rows,
         graceful.http1.ok_ids.len() + graceful.http2.ok_ids.len()

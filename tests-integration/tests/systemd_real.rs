@@ -14,6 +14,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::load::assert_every_2xx_has_its_row;
 use support::systemd::{
     count_lines, find_line, get, post, rows, seconds, wait_until, Container, HeldRequest, Load,
     Tally, TestUnit,
@@ -176,10 +177,9 @@ fn stop_under_load_ends_in_success_with_the_report_in_the_journal() {
             container.journal_text(&unit.name)
         );
     }
-    assert_eq!(tally.failed, 0, "requests failed: {:?}", tally.failures);
-    assert!(tally.ok_ids.len() > 20, "too little load: {tally:?}");
-    let lost: Vec<_> = tally.ok_ids.difference(&rows).collect();
-    assert!(lost.is_empty(), "answered 2xx without a row: {lost:?}");
+    assert_eq!(tally.failed, 0, "requests failed: {tally}");
+    assert!(tally.ok_ids.len() > 20, "too little load: {tally}");
+    assert_every_2xx_has_its_row("stop under load", &tally.ok_ids, &rows);
 }
 
 #[test]
@@ -545,11 +545,7 @@ fn restarts_under_load(container: &Container, case: &str, with_socket: bool) -> 
         "{case}: adopted, bound here"
     );
     let rows = rows(&unit.database(), case);
-    let lost: Vec<_> = tally.ok_ids.difference(&rows).collect();
-    assert!(
-        lost.is_empty(),
-        "{case}: answered 2xx without a row: {lost:?}"
-    );
+    assert_every_2xx_has_its_row(case, &tally.ok_ids, &rows);
     Trial {
         rows: rows.len(),
         tally,
@@ -614,7 +610,8 @@ fn restarts_behind_the_socket_unit_refuse_nothing_and_binding_its_own_port_refus
     assert_eq!(
         (socket.tally.refused, socket.tally.failed),
         (0, 0),
-        "with the socket unit, connections were refused or requests failed"
+        "with the socket unit, connections were refused or requests failed: {}",
+        socket.tally
     );
     assert_eq!(socket.rows, socket.tally.ok_ids.len());
     // The harness can see a loss: without the socket, the port is closed between processes.

@@ -15,7 +15,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use super::PATIENCE;
+use super::{first_few, FIRST_FEW, PATIENCE};
 
 /// One HTTP/1.1 connection, kept alive until the server says `Connection: close`.
 pub struct Connection {
@@ -99,8 +99,8 @@ pub async fn wait_for_readiness(health: SocketAddr, status: u16) {
     panic!("{health}/readyz never answered {status}");
 }
 
-/// What happened to each request of a load.
-#[derive(Default, Debug)]
+/// What happened to each request of a load: counts, and the first few failures.
+#[derive(Default)]
 pub struct Tally {
     /// Requests written to a connection.
     pub sent: usize,
@@ -112,8 +112,34 @@ pub struct Tally {
     /// Connections refused: no request was sent. A worker stops at its first, which is how a
     /// load straight at one service ends once the service stops accepting.
     pub refused: usize,
-    /// Each failed request, for the record.
+    /// The first [`FIRST_FEW`] failed requests, for the record.
     pub failures: Vec<String>,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {}, 2xx {}, non-2xx {}, errors {}, refused {}; failed: {}",
+            self.sent,
+            self.ok_ids.len(),
+            self.non_2xx,
+            self.errors,
+            self.refused,
+            if self.failed() == 0 {
+                "none".to_owned()
+            } else {
+                format!("{}, the first: {}", self.failed(), self.failures.join("; "))
+            }
+        )
+    }
+}
+
+/// The same as Display: never the thousands of ids.
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Tally {
@@ -128,7 +154,14 @@ impl Tally {
         self.non_2xx += part.non_2xx;
         self.errors += part.errors;
         self.refused += part.refused;
-        self.failures.extend(part.failures);
+        let room = FIRST_FEW.saturating_sub(self.failures.len());
+        self.failures.extend(part.failures.into_iter().take(room));
+    }
+
+    fn record(&mut self, failure: String) {
+        if self.failures.len() < FIRST_FEW {
+            self.failures.push(failure);
+        }
     }
 }
 
@@ -219,18 +252,45 @@ async fn worker(
                     tally.ok_ids.insert(id);
                 } else {
                     tally.non_2xx += 1;
-                    tally.failures.push(format!("{id}: {}", answer.status));
+                    tally.record(format!("{id}: {}", answer.status));
                 }
             }
             Err(error) => {
                 connection = None;
                 tally.errors += 1;
-                tally.failures.push(format!("{id}: {error}"));
+                tally.record(format!("{id}: {error}"));
             }
         }
         completed.fetch_add(1, Ordering::Relaxed);
     }
     tally
+}
+
+/// Panics unless every id answered 2xx has its row in `rows`; names how many are missing, and
+/// the first few.
+pub fn assert_every_2xx_has_its_row(
+    what: &str,
+    ok_ids: &BTreeSet<String>,
+    rows: &BTreeSet<String>,
+) {
+    let missing: Vec<_> = ok_ids.difference(rows).collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: answered 2xx without a row: {}",
+        first_few(missing)
+    );
+}
+
+/// [`assert_every_2xx_has_its_row`], and every row was answered 2xx: `rows` must hold only
+/// this load's ids.
+pub fn assert_rows_match(what: &str, ok_ids: &BTreeSet<String>, rows: &BTreeSet<String>) {
+    assert_every_2xx_has_its_row(what, ok_ids, rows);
+    let unanswered: Vec<_> = rows.difference(ok_ids).collect();
+    assert!(
+        unanswered.is_empty(),
+        "{what}: rows written for requests that got no 2xx: {}",
+        first_few(unanswered)
+    );
 }
 
 /// The ids in the database at `path`, after `PRAGMA integrity_check` has passed.

@@ -23,7 +23,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 
 use super::require::require;
-use super::{fixture_path, free_port};
+use super::{fixture_path, free_port, FIRST_FEW};
 
 /// The longest any one `systemctl` call may take: far above what any test asks of systemd.
 const COMMAND_LIMIT: Duration = Duration::from_secs(60);
@@ -383,8 +383,8 @@ impl TestUnit {
     }
 }
 
-/// What the clients saw.
-#[derive(Default, Debug)]
+/// What the clients saw: counts, and the first few failures.
+#[derive(Default)]
 pub struct Tally {
     pub sent: usize,
     /// The ids of the writes answered 2xx.
@@ -393,7 +393,7 @@ pub struct Tally {
     pub failed: usize,
     /// Connections refused: nothing was listening.
     pub refused: usize,
-    /// The first failures, for the record.
+    /// The first [`FIRST_FEW`] failures, for the record.
     pub failures: Vec<String>,
 }
 
@@ -403,7 +403,29 @@ impl Tally {
         self.ok_ids.extend(other.ok_ids);
         self.failed += other.failed;
         self.refused += other.refused;
-        self.failures.extend(other.failures);
+        let room = FIRST_FEW.saturating_sub(self.failures.len());
+        self.failures.extend(other.failures.into_iter().take(room));
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {}, 2xx {}, failed {}, refused {}; the first failures: {:?}",
+            self.sent,
+            self.ok_ids.len(),
+            self.failed,
+            self.refused,
+            self.failures
+        )
+    }
+}
+
+/// The same as Display: never the thousands of ids.
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -487,7 +509,7 @@ async fn worker(address: SocketAddr, prefix: String, work_ms: u64, stop: Arc<Ato
             }
             Outcome::Failed(why) => {
                 tally.failed += 1;
-                if tally.failures.len() < 5 {
+                if tally.failures.len() < FIRST_FEW {
                     tally.failures.push(format!("{id}: {why}"));
                 }
             }
