@@ -5,14 +5,16 @@
 //! scripts/docker-tests provides: without them the tests fail under `CI=true`, and are skipped
 //! loudly elsewhere.
 
-mod support;
-
 use std::time::Duration;
 
-use support::docker::{start_stuck_request, Container, DataDirectory, Image, Ports};
-use support::haproxy::{self, Haproxy, Server};
-use support::load::{assert_rows_match, database_rows, wait_for_readiness, Load, Tally};
-use support::require::require;
+use graceful_tests_integration::docker::{
+    start_stuck_request, Container, DataDirectory, Image, Ports,
+};
+use graceful_tests_integration::haproxy::{self, Haproxy, Server};
+use graceful_tests_integration::load::{
+    assert_rows_match, database_rows, wait_for_readiness, Load, Tally,
+};
+use graceful_tests_integration::require::require;
 
 /// What `docker stop` waits by default before SIGKILL.
 const DOCKER_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -187,7 +189,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
 fn default_docker_stop_during_a_long_drain(
     name: &str,
     env: &[(&str, &str)],
-) -> (i32, Duration, support::docker::Logs) {
+) -> (i32, Duration, graceful_tests_integration::docker::Logs) {
     let image = Image::get().expect("checked by the caller");
     let data = DataDirectory::new(name);
     let container = Container::run(

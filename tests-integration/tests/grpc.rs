@@ -10,15 +10,13 @@
 //! /var/lib/graceful-python/venv/bin/python); without it the tests fail under `CI=true` and are
 //! skipped loudly elsewhere.
 
-mod support;
-
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use support::clients::{Client, Line};
-use support::require::require;
-use support::{fixture_path, Finished, Fixture, Signal};
+use graceful_tests_integration::clients::{Client, Line};
+use graceful_tests_integration::require::require;
+use graceful_tests_integration::{Finished, Fixture, Signal};
 
 /// The pre-stop every test runs with (unless it says otherwise).
 const PRE_STOP: Duration = Duration::from_secs(2);
@@ -495,10 +493,10 @@ impl Instance {
     fn start_process(&mut self) {
         let listen = self.address.to_string();
         let binary = match self.server {
-            Server::Graceful => fixture_path("grpc"),
-            Server::PlainTonic => fixture_path("plain_tonic"),
+            Server::Graceful => "grpc",
+            Server::PlainTonic => "plain_tonic",
         };
-        let process = Fixture::start_path(binary, &with_timeouts(&[("LISTEN_ADDR", &listen)]));
+        let process = Fixture::start(binary, &with_timeouts(&[("LISTEN_ADDR", &listen)]));
         assert_eq!(process.listening_address(), self.address);
         self.process = Some(process);
     }

@@ -1,8 +1,6 @@
 //! `examples/service` through a shutdown, as its clients see it: real processes, real sockets,
 //! a real SQLite database, real SIGTERM. Loads are bounded and stay on loopback.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,12 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::BodyExt;
-use hyper::StatusCode;
-use support::load::{
+use graceful_tests_integration::load::{
     assert_rows_match, database_rows, get, post_item, wait_for_readiness, Answer, Connection,
 };
-use support::{Fixture, Signal, PATIENCE};
+use graceful_tests_integration::{Fixture, Signal, PATIENCE};
+use http_body_util::BodyExt;
+use hyper::StatusCode;
 
 /// A running `examples/service`, with its addresses read from its own log lines.
 struct Service {

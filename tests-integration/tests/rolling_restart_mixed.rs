@@ -10,8 +10,6 @@
 //! Needs HAProxy, Debian's python3-websockets and the venv of `scripts/python-grpc-env`: run
 //! `scripts/rolling-restart`. Missing ones fail the test under `CI=true`, else skip it loudly.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,14 +18,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use graceful_tests_integration::clients::{require_python_module, Client, ClientOutput};
+use graceful_tests_integration::haproxy::{self, Haproxy, Server};
+use graceful_tests_integration::require::require;
+use graceful_tests_integration::{free_port, Fixture, FIRST_FEW};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::clients::{require_python_module, Client, ClientOutput};
-use support::haproxy::{self, Haproxy, Server};
-use support::require::require;
-use support::{fixture_path, free_port, Fixture, FIRST_FEW};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -65,8 +63,8 @@ enum Variant {
 impl Variant {
     fn binary(self) -> &'static str {
         match self {
-            Variant::Plain => fixture_path("plain_service"),
-            _ => fixture_path("restart_service"),
+            Variant::Plain => "plain_service",
+            _ => "restart_service",
         }
     }
 
@@ -123,7 +121,7 @@ impl Instance {
             Variant::GracefulWithoutPreStop => env.push(("GRACEFUL_PRE_STOP", "0s")),
             Variant::Plain => {}
         }
-        let process = Fixture::start_path(variant.binary(), &env);
+        let process = Fixture::start(variant.binary(), &env);
         process.wait_for_stdout("listening");
         if variant.all_clients() {
             let line = process.wait_for_line(true, "pid ");

@@ -5,13 +5,11 @@
 //! assert where it falls short. Every wait is woken by a line a process prints; the timings
 //! asserted are orders of magnitude, and the measured ones are printed for the record.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::clients::{self, nghttp_stamp, Client, ClientOutput, Line};
-use support::{Finished, Fixture, Signal};
+use graceful_tests_integration::clients::{self, nghttp_stamp, Client, ClientOutput, Line};
+use graceful_tests_integration::{Finished, Fixture, Signal};
 
 /// The pre-stop of every test unless it says otherwise: long enough that "at the signal" and
 /// "at stop-accepting" cannot be confused.

@@ -10,12 +10,10 @@
 //! `Result`, ExecStopPost's `$SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS`, and the journal's
 //! monotonic timestamps.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::load::assert_every_2xx_has_its_row;
-use support::systemd::{
+use graceful_tests_integration::load::assert_every_2xx_has_its_row;
+use graceful_tests_integration::systemd::{
     count_lines, find_line, get, post, rows, seconds, wait_until, Container, HeldRequest, Load,
     Tally, TestUnit,
 };

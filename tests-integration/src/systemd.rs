@@ -22,8 +22,8 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-use super::require::require;
-use super::{fixture_path, free_port, FIRST_FEW};
+use crate::require::require;
+use crate::{fixture_path, free_port, FIRST_FEW};
 
 /// The longest any one `systemctl` call may take: far above what any test asks of systemd.
 const COMMAND_LIMIT: Duration = Duration::from_secs(60);
@@ -145,6 +145,7 @@ impl Container {
             .collect()
     }
 
+    /// [`Container::journal`] as text, one `[SECONDS] LINE` a line, for a failure message.
     pub fn journal_text(&self, unit: &str) -> String {
         self.journal(unit)
             .iter()
@@ -226,6 +227,7 @@ impl Container {
 pub struct JournalLine {
     /// CLOCK_MONOTONIC, in seconds.
     pub at: f64,
+    /// The line, after its timestamp.
     pub text: String,
 }
 
@@ -281,7 +283,9 @@ pub fn deploy_file(name: &str) -> String {
 pub struct TestUnit {
     /// The unit's name, `gs-<test>.service`.
     pub name: String,
+    /// The test's own folder, shared with the container.
     pub directory: PathBuf,
+    /// Where the service listens (and the socket unit, with one).
     pub port: u16,
     /// For the clean-up of a test that failed half-way.
     leader: u32,
@@ -349,6 +353,7 @@ impl TestUnit {
         name
     }
 
+    /// The service's address on loopback.
     pub fn address(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
@@ -378,6 +383,7 @@ impl TestUnit {
         timeline
     }
 
+    /// The service's SQLite database.
     pub fn database(&self) -> PathBuf {
         self.directory.join("items.db")
     }
@@ -386,6 +392,7 @@ impl TestUnit {
 /// What the clients saw: counts, and the first few failures.
 #[derive(Default)]
 pub struct Tally {
+    /// Requests sent.
     pub sent: usize,
     /// The ids of the writes answered 2xx.
     pub ok_ids: BTreeSet<String>,
@@ -530,7 +537,7 @@ async fn post_item(address: SocketAddr, id: &str, work_ms: u64) -> Outcome {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
-        let mut request = super::load::post_item(id, work_ms);
+        let mut request = crate::load::post_item(id, work_ms);
         request.headers_mut().insert(
             hyper::header::CONNECTION,
             hyper::header::HeaderValue::from_static("close"),
@@ -554,7 +561,7 @@ pub fn rows(database: &Path, tag: &str) -> BTreeSet<String> {
         .enable_all()
         .build()
         .unwrap();
-    let ids = runtime.block_on(super::load::database_rows(database));
+    let ids = runtime.block_on(crate::load::database_rows(database));
     ids.into_iter().filter(|id| id.starts_with(tag)).collect()
 }
 
@@ -607,6 +614,7 @@ pub struct HeldRequest {
 }
 
 impl HeldRequest {
+    /// Connects to `address` and sends `GET path`, and never reads the answer.
     pub fn send(address: SocketAddr, path: &str) -> HeldRequest {
         use std::io::Write;
         let mut stream = std::net::TcpStream::connect(address).expect("connect");

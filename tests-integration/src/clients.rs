@@ -10,9 +10,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub use super::process::Line;
-use super::process::{Signal, PATIENCE};
-use super::require::{program_on_path, require};
+pub use crate::process::Line;
+use crate::process::{Signal, PATIENCE};
+use crate::require::{program_on_path, require};
 
 /// Debian's Python, which python3-websockets and python3-h2 install into (a `python3` earlier on
 /// `PATH`, pyenv's say, would not see them).
@@ -68,8 +68,11 @@ pub struct Client {
 /// What a client printed, once it has exited.
 #[derive(Debug)]
 pub struct ClientOutput {
+    /// The exit code; `None` when a signal ended it.
     pub code: Option<i32>,
+    /// Every stdout line, timed.
     pub stdout: Vec<Line>,
+    /// All of stderr.
     pub stderr: String,
 }
 
@@ -232,6 +235,7 @@ impl ClientOutput {
             .position(|line| line.text.contains(needle))
     }
 
+    /// All of stdout, one line after another.
     pub fn text(&self) -> String {
         texts(&self.stdout).join("\n")
     }

@@ -12,8 +12,8 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-use super::require::program_on_path;
-use super::{free_port, PATIENCE};
+use crate::require::program_on_path;
+use crate::{free_port, PATIENCE};
 
 /// HAProxy checks every 100 ms and marks a server down after 2 failures: detection within
 /// 300 ms, well inside a 1 s pre-stop.
@@ -29,7 +29,9 @@ pub fn program() -> Option<PathBuf> {
 
 /// One server behind the proxy, on loopback.
 pub struct Server<'a> {
+    /// Its name in HAProxy's configuration and stats.
     pub name: &'a str,
+    /// Where it serves.
     pub port: u16,
     /// Where its `/readyz` answers, when not on `port`.
     pub health_port: Option<u16>,
@@ -48,6 +50,8 @@ pub struct Haproxy {
 }
 
 impl Haproxy {
+    /// Writes a configuration for `servers` into `directory` and starts `program` on it, in the
+    /// foreground (`-db`), on free loopback ports.
     pub fn start(program: &Path, directory: &Path, servers: &[Server], with_h2: bool) -> Haproxy {
         let port = free_port();
         let h2_port = with_h2.then(free_port);

@@ -15,7 +15,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use super::{first_few, FIRST_FEW, PATIENCE};
+use crate::{first_few, FIRST_FEW, PATIENCE};
 
 /// One HTTP/1.1 connection, kept alive until the server says `Connection: close`.
 pub struct Connection {
@@ -24,12 +24,16 @@ pub struct Connection {
 
 /// A complete response: its status, whether it closes the connection, and its body.
 pub struct Answer {
+    /// The response's status.
     pub status: StatusCode,
+    /// Whether it carried `Connection: close`.
     pub closes: bool,
+    /// The whole body, as text.
     pub body: String,
 }
 
 impl Connection {
+    /// Connects to `address` and makes the HTTP/1.1 handshake.
     pub async fn open(address: SocketAddr) -> std::io::Result<Connection> {
         let stream = tokio::net::TcpStream::connect(address).await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -48,6 +52,7 @@ impl Connection {
         self.sender.send_request(request).await
     }
 
+    /// Sends `request` and reads the whole response.
     pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, hyper::Error> {
         let response = self.send_streaming(request).await?;
         let status = response.status();
@@ -65,6 +70,7 @@ impl Connection {
     }
 }
 
+/// `GET path`, with a `host` header.
 pub fn get(path: &str) -> Request<Full<Bytes>> {
     Request::get(path)
         .header("host", "localhost")
@@ -106,6 +112,7 @@ pub struct Tally {
     pub sent: usize,
     /// The ids of the requests answered 2xx.
     pub ok_ids: BTreeSet<String>,
+    /// Requests answered with a status other than 2xx.
     pub non_2xx: usize,
     /// Requests sent that got no complete response.
     pub errors: usize,
@@ -173,6 +180,8 @@ pub struct Load {
 }
 
 impl Load {
+    /// Starts `workers` workers on the current runtime, POSTing rows `TAG-wN-I` with `work_ms` of
+    /// work in each transaction.
     pub fn start(address: SocketAddr, workers: usize, tag: &str, work_ms: u64) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let completed = Arc::new(AtomicUsize::new(0));
