@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::clients::Client;
-use crate::free_port;
+use crate::http::HeldRequest;
 use crate::require::require;
+use crate::{free_port, loopback, Process};
 
 /// Where every piece of state lives: the daemon's (scripts/docker-tests) and the tests' bind
 /// mounts. Never under /tmp.
@@ -188,12 +188,12 @@ impl Ports {
 
     /// The service's address on loopback.
     pub fn address(self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.http))
+        loopback(self.http)
     }
 
     /// The health endpoint's address on loopback.
     pub fn health_address(self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.health))
+        loopback(self.health)
     }
 }
 
@@ -205,7 +205,7 @@ pub struct Container {
     /// The ports it listens on.
     pub ports: Ports,
     /// `docker logs --follow`: the container's lines (stdout and stderr) as they come.
-    follower: Client,
+    follower: Process,
 }
 
 impl Container {
@@ -256,10 +256,11 @@ impl Container {
         docker(&args);
         // Both streams as one: graceful writes its start-up lines to stderr before the
         // service's subscriber exists, the service logs to stdout.
-        let follower = Client::start(
+        let follower = Process::start(
             &format!("docker logs --follow {name}"),
             "sh",
             &["-c", "exec docker logs --follow \"$0\" 2>&1", name],
+            &[],
         );
         Container {
             name: name.to_owned(),
@@ -271,7 +272,7 @@ impl Container {
     /// Waits until a line the container wrote, on stdout or stderr, contains `needle`, and
     /// returns that line.
     pub fn wait_for_line(&self, needle: &str) -> String {
-        self.follower.wait_for_line(needle).text
+        self.follower.wait_for_stdout(needle).text
     }
 
     /// `docker stop [-t SECONDS]`, run to its end: how long it took.
@@ -381,17 +382,13 @@ impl std::fmt::Display for Logs {
     }
 }
 
-/// Once the service listens, opens a connection and sends `GET /stuck`, which the service never answers; the connection
-/// stays open (and the request in flight) until the returned stream is dropped.
-pub fn start_stuck_request(container: &Container) -> std::net::TcpStream {
-    use std::io::Write;
+/// Once the service listens, sends `GET /stuck`, which the service never answers, and waits
+/// until the service has entered it; the request stays in flight while the returned value lives.
+pub fn start_stuck_request(container: &Container) -> HeldRequest {
     // The service's own line, once its listener is bound (graceful's health endpoint, which
     // also says "listening", comes up earlier).
     container.wait_for_line("listening address=");
-    let mut stream = std::net::TcpStream::connect(container.ports.address()).unwrap();
-    stream
-        .write_all(b"GET /stuck HTTP/1.1\r\nhost: localhost\r\n\r\n")
-        .unwrap();
+    let held = HeldRequest::send(container.ports.address(), "/stuck");
     container.wait_for_line("stuck request entered");
-    stream
+    held
 }

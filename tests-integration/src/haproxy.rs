@@ -7,13 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-
+use crate::http::{get, Connection};
 use crate::require::program_on_path;
-use crate::{free_port, PATIENCE};
+use crate::{free_port, loopback, PATIENCE};
 
 /// HAProxy checks every 100 ms and marks a server down after 2 failures: detection within
 /// 300 ms, well inside a 1 s pre-stop.
@@ -107,12 +103,12 @@ impl Haproxy {
 
     /// The HTTP/1.1 frontend's address.
     pub fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        loopback(self.port)
     }
 
     /// The HTTP/2 frontend's address; only with `with_h2`.
     pub fn h2_address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.h2_port.expect("started with_h2")))
+        loopback(self.h2_port.expect("started with_h2"))
     }
 
     /// Waits until HAProxy's own health checks see `server` UP in every backend.
@@ -207,22 +203,8 @@ impl Drop for Haproxy {
 pub async fn stats_csv(
     stats_port: u16,
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let address = SocketAddr::from(([127, 0, 0, 1], stats_port));
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = Request::get("/stats;csv")
-        .header("host", "localhost")
-        .body(Full::<Bytes>::default())?;
-    let body = sender
-        .send_request(request)
-        .await?
-        .into_body()
-        .collect()
-        .await?
-        .to_bytes();
-    Ok(String::from_utf8_lossy(&body).into_owned())
+    let mut connection = Connection::open(loopback(stats_port)).await?;
+    Ok(connection.send(get("/stats;csv")).await?.body)
 }
 
 /// Whether the stats CSV shows `server` of `backend` with a status starting with `status`

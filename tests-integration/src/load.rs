@@ -1,111 +1,23 @@
-//! A steady HTTP/1.1 load for the restart and stop tests, and what it proves: keep-alive
-//! workers POSTing rows with ids of their own to any address (one service, HAProxy, a
-//! container), the tally of what came back, and the rows the database kept.
+//! The one load of the stop and restart tests, and what it proves: workers POSTing rows with ids
+//! of their own to any address (one service, HAProxy, a container, a systemd unit), the tally of
+//! what came back, and the rows the database kept. Options say what each caller needs:
+//! HTTP/1.1 or HTTP/2, a kept-alive connection or a new one per request, a refused connection
+//! ending the worker or retried, a bounded count. The workers run on a thread and runtime of
+//! their own, so that a test with no runtime (systemd's) drives the load as one with a runtime
+//! does; a test on a runtime calls the blocking methods inside `tokio::task::block_in_place`.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-
+use crate::http::{post_item, Connection};
 use crate::{first_few, FIRST_FEW, PATIENCE};
 
-/// One HTTP/1.1 connection, kept alive until the server says `Connection: close`.
-pub struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-}
-
-/// A complete response: its status, whether it closes the connection, and its body.
-pub struct Answer {
-    /// The response's status.
-    pub status: StatusCode,
-    /// Whether it carried `Connection: close`.
-    pub closes: bool,
-    /// The whole body, as text.
-    pub body: String,
-}
-
-impl Connection {
-    /// Connects to `address` and makes the HTTP/1.1 handshake.
-    pub async fn open(address: SocketAddr) -> std::io::Result<Connection> {
-        let stream = tokio::net::TcpStream::connect(address).await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(connection);
-        Ok(Connection { sender })
-    }
-
-    /// Sends `request` and returns the response as it arrives, its body still to be read.
-    pub async fn send_streaming(
-        &mut self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, hyper::Error> {
-        self.sender.ready().await?;
-        self.sender.send_request(request).await
-    }
-
-    /// Sends `request` and reads the whole response.
-    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, hyper::Error> {
-        let response = self.send_streaming(request).await?;
-        let status = response.status();
-        let closes = response
-            .headers()
-            .get(hyper::header::CONNECTION)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-        // The whole body, so that "complete response" means complete.
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok(Answer {
-            status,
-            closes,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        })
-    }
-}
-
-/// `GET path`, with a `host` header.
-pub fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(path)
-        .header("host", "localhost")
-        .body(Full::default())
-        .unwrap()
-}
-
-/// `POST /items`: one row, committed after `work_ms` inside its transaction.
-pub fn post_item(id: &str, work_ms: u64) -> Request<Full<Bytes>> {
-    Request::post(format!("/items?work_ms={work_ms}"))
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
-            r#"{{"id":"{id}","body":"payload {id}"}}"#
-        ))))
-        .unwrap()
-}
-
-/// Polls `/readyz` until it answers `status`; every poll a full round trip, bounded in time.
-pub async fn wait_for_readiness(health: SocketAddr, status: u16) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(mut connection) = Connection::open(health).await {
-            if let Ok(answer) = connection.send(get("/readyz")).await {
-                if answer.status.as_u16() == status {
-                    return;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{health}/readyz never answered {status}");
-}
-
-/// What happened to each request of a load: counts, and the first few failures.
+/// What happened to the requests of a load: counts, and the first few failures.
 #[derive(Default)]
 pub struct Tally {
     /// Requests written to a connection.
@@ -114,43 +26,17 @@ pub struct Tally {
     pub ok_ids: BTreeSet<String>,
     /// Requests answered with a status other than 2xx.
     pub non_2xx: usize,
-    /// Requests sent that got no complete response.
+    /// Requests sent that got no complete response (reset, closed, no answer in time), and
+    /// connections that failed other than by a refusal.
     pub errors: usize,
-    /// Connections refused: no request was sent. A worker stops at its first, which is how a
-    /// load straight at one service ends once the service stops accepting.
+    /// Connections refused: nothing listened, and no request was sent.
     pub refused: usize,
-    /// The first [`FIRST_FEW`] failed requests, for the record.
+    /// The first [`FIRST_FEW`] failures, each `ID at SECONDS: WHAT` from the load's start.
     pub failures: Vec<String>,
 }
 
-impl std::fmt::Display for Tally {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "sent {}, 2xx {}, non-2xx {}, errors {}, refused {}; failed: {}",
-            self.sent,
-            self.ok_ids.len(),
-            self.non_2xx,
-            self.errors,
-            self.refused,
-            if self.failed() == 0 {
-                "none".to_owned()
-            } else {
-                format!("{}, the first: {}", self.failed(), self.failures.join("; "))
-            }
-        )
-    }
-}
-
-/// The same as Display: never the thousands of ids.
-impl std::fmt::Debug for Tally {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
-    }
-}
-
 impl Tally {
-    /// Requests sent and lost: answered with an error status, or not answered at all.
+    /// Requests lost: answered with an error status, or not answered at all.
     pub fn failed(&self) -> usize {
         self.non_2xx + self.errors
     }
@@ -161,118 +47,306 @@ impl Tally {
         self.non_2xx += part.non_2xx;
         self.errors += part.errors;
         self.refused += part.refused;
-        let room = FIRST_FEW.saturating_sub(self.failures.len());
-        self.failures.extend(part.failures.into_iter().take(room));
+        for failure in part.failures {
+            self.note(failure);
+        }
     }
 
-    fn record(&mut self, failure: String) {
+    /// Keeps `failure` for the record while there are fewer than [`FIRST_FEW`]; the counts say
+    /// the rest.
+    fn note(&mut self, failure: String) {
         if self.failures.len() < FIRST_FEW {
             self.failures.push(failure);
         }
     }
 }
 
-/// A steady load of `POST /items` from keep-alive workers, each request with an id of its own.
+/// Counts, then the first failures: never every failed request, nor the thousands of ids.
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sent {}, 2xx {}, non-2xx {}, errors {}, refused {}",
+            self.sent,
+            self.ok_ids.len(),
+            self.non_2xx,
+            self.errors,
+            self.refused
+        )?;
+        if !self.failures.is_empty() {
+            write!(f, "; the first failures: {}", self.failures.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The same as Display, so that `{tally:?}` in a message is as short.
+impl fmt::Debug for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What a worker does when a connection is refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Refusals {
+    /// The worker ends: a load straight at one service ends this way once the service has
+    /// stopped accepting.
+    EndTheWorker,
+    /// The worker tries again a moment later: across restarts, where the next process (or the
+    /// socket systemd holds) will answer.
+    Retry,
+}
+
+/// How a load behaves; [`Load::to`] starts one with its defaults.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    address: SocketAddr,
+    tag: String,
+    workers: usize,
+    work_ms: u64,
+    http2: bool,
+    connection_per_request: bool,
+    refusals: Refusals,
+    at_most: Option<usize>,
+}
+
+impl LoadOptions {
+    /// How many workers, each with one request in flight at a time (8 unless told).
+    pub fn workers(mut self, workers: usize) -> LoadOptions {
+        self.workers = workers;
+        self
+    }
+
+    /// How long each write's transaction works before it commits (5 ms unless told).
+    pub fn work_ms(mut self, work_ms: u64) -> LoadOptions {
+        self.work_ms = work_ms;
+        self
+    }
+
+    /// HTTP/2 over cleartext (prior knowledge) instead of HTTP/1.1.
+    pub fn http2(mut self) -> LoadOptions {
+        self.http2 = true;
+        self
+    }
+
+    /// A new connection for each request (`Connection: close`), as clients without a pool do,
+    /// instead of one kept alive until the server closes it.
+    pub fn connection_per_request(mut self) -> LoadOptions {
+        self.connection_per_request = true;
+        self
+    }
+
+    /// What a worker does when a connection is refused ([`Refusals::EndTheWorker`] unless told).
+    pub fn on_refusal(mut self, refusals: Refusals) -> LoadOptions {
+        self.refusals = refusals;
+        self
+    }
+
+    /// Stops once `count` requests have been begun, across all workers.
+    pub fn at_most(mut self, count: usize) -> LoadOptions {
+        self.at_most = Some(count);
+        self
+    }
+
+    /// Starts the workers.
+    pub fn start(self) -> Load {
+        let shared = Arc::new(Shared::default());
+        let (done, tally) = mpsc::channel();
+        let options = Arc::new(self);
+        let thread_shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let total = runtime.block_on(async move {
+                let started = Instant::now();
+                let workers: Vec<_> = (0..options.workers)
+                    .map(|index| {
+                        let worker = Worker {
+                            options: Arc::clone(&options),
+                            shared: Arc::clone(&thread_shared),
+                            id_prefix: format!("{}-w{index}", options.tag),
+                            started,
+                        };
+                        tokio::spawn(worker.run())
+                    })
+                    .collect();
+                let mut total = Tally::default();
+                for worker in workers {
+                    total.add(worker.await.expect("a load worker panicked"));
+                }
+                total
+            });
+            let _ = done.send(total);
+        });
+        Load { shared, tally }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    begun: AtomicUsize,
+    completed: Mutex<usize>,
+    completed_grew: Condvar,
+}
+
+/// A running load of `POST /items`, each request with an id of its own (`TAG-wN-I`).
 pub struct Load {
-    stop: Arc<AtomicBool>,
-    completed: Arc<AtomicUsize>,
-    workers: Vec<tokio::task::JoinHandle<Tally>>,
+    shared: Arc<Shared>,
+    tally: mpsc::Receiver<Tally>,
 }
 
 impl Load {
-    /// Starts `workers` workers on the current runtime, POSTing rows `TAG-wN-I` with `work_ms` of
-    /// work in each transaction.
-    pub fn start(address: SocketAddr, workers: usize, tag: &str, work_ms: u64) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let completed = Arc::new(AtomicUsize::new(0));
-        let workers = (0..workers)
-            .map(|index| {
-                let id_prefix = format!("{tag}-w{index}");
-                let (stop, completed) = (stop.clone(), completed.clone());
-                tokio::spawn(worker(address, id_prefix, work_ms, stop, completed))
-            })
-            .collect();
-        Load {
-            stop,
-            completed,
-            workers,
+    /// A load at `address` whose ids start with `tag`: 8 workers, HTTP/1.1 kept alive, 5 ms of
+    /// work per write, a refused connection ending its worker. Change any with [`LoadOptions`].
+    pub fn to(address: SocketAddr, tag: &str) -> LoadOptions {
+        LoadOptions {
+            address,
+            tag: tag.to_owned(),
+            workers: 8,
+            work_ms: 5,
+            http2: false,
+            connection_per_request: false,
+            refusals: Refusals::EndTheWorker,
+            at_most: None,
         }
     }
 
     /// Waits until `count` requests have completed, whatever their outcome.
-    pub async fn wait_for_completed(&self, count: usize) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while self.completed.load(Ordering::Relaxed) < count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the load never got going"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    pub fn wait_for_completed(&self, count: usize) {
+        let (completed, _) = self
+            .shared
+            .completed_grew
+            .wait_timeout_while(self.shared.completed.lock().unwrap(), PATIENCE, |done| {
+                *done < count
+            })
+            .unwrap();
+        assert!(
+            *completed >= count,
+            "the load never got going: {} of {count} requests completed within {PATIENCE:?}",
+            *completed
+        );
     }
 
     /// Tells the workers to stop after their current request, and adds up what they saw.
-    pub async fn finish(self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut tally = Tally::default();
-        for worker in self.workers {
-            let part = tokio::time::timeout(PATIENCE, worker)
-                .await
-                .expect("a load worker hung")
-                .unwrap();
-            tally.add(part);
-        }
-        tally
+    pub fn finish(self) -> Tally {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
+    /// Waits for the workers to end by themselves (refused, or [`LoadOptions::at_most`]
+    /// reached), and adds up what they saw.
+    pub fn join(self) -> Tally {
+        self.tally
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("the load's workers did not end within {PATIENCE:?}"))
     }
 }
 
-async fn worker(
-    address: SocketAddr,
-    id_prefix: String,
-    work_ms: u64,
-    stop: Arc<AtomicBool>,
-    completed: Arc<AtomicUsize>,
-) -> Tally {
-    let mut tally = Tally::default();
-    let mut connection: Option<Connection> = None;
-    while !stop.load(Ordering::Relaxed) {
-        if connection.is_none() {
-            match Connection::open(address).await {
-                Ok(opened) => connection = Some(opened),
-                Err(_) => {
-                    tally.refused += 1;
-                    break;
-                }
-            }
-        }
-        let id = format!("{id_prefix}-{}", tally.sent);
-        tally.sent += 1;
-        let outcome = connection
-            .as_mut()
-            .unwrap()
-            .send(post_item(&id, work_ms))
-            .await;
-        match outcome {
-            Ok(answer) => {
-                if answer.closes {
-                    connection = None;
-                }
-                if answer.status.is_success() {
-                    tally.ok_ids.insert(id);
-                } else {
-                    tally.non_2xx += 1;
-                    tally.record(format!("{id}: {}", answer.status));
-                }
-            }
-            Err(error) => {
-                connection = None;
-                tally.errors += 1;
-                tally.record(format!("{id}: {error}"));
-            }
-        }
-        completed.fetch_add(1, Ordering::Relaxed);
+impl Drop for Load {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave its load running.
+        self.shared.stop.store(true, Ordering::Relaxed);
     }
-    tally
+}
+
+/// How long one request may take, connecting included: far above any answer under test, and
+/// below [`PATIENCE`], so that a stuck request is counted rather than hanging the load.
+const REQUEST_LIMIT: Duration = Duration::from_secs(20);
+
+/// A refused connection is tried again this much later: a pause, not a wait for anything.
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
+
+struct Worker {
+    options: Arc<LoadOptions>,
+    shared: Arc<Shared>,
+    id_prefix: String,
+    started: Instant,
+}
+
+impl Worker {
+    async fn run(self) -> Tally {
+        let options = &*self.options;
+        let mut tally = Tally::default();
+        let mut connection: Option<Connection> = None;
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            if options
+                .at_most
+                .is_some_and(|most| self.shared.begun.fetch_add(1, Ordering::Relaxed) >= most)
+            {
+                break;
+            }
+            let id = format!("{}-{}", self.id_prefix, tally.sent);
+            if connection.is_none() {
+                let opened = if options.http2 {
+                    Connection::open_http2(options.address).await
+                } else {
+                    Connection::open(options.address).await
+                };
+                match opened {
+                    Ok(opened) => connection = Some(opened),
+                    Err(error) => {
+                        if error.kind() == std::io::ErrorKind::ConnectionRefused {
+                            tally.refused += 1;
+                        } else {
+                            tally.errors += 1;
+                            tally.note(self.failure(&id, &format!("connect: {error}")));
+                        }
+                        match options.refusals {
+                            Refusals::EndTheWorker => break,
+                            Refusals::Retry => {
+                                tokio::time::sleep(RETRY_PAUSE).await;
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+            let mut request = post_item(&id, options.work_ms);
+            if options.connection_per_request && !options.http2 {
+                request.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            tally.sent += 1;
+            let sending = connection.as_mut().unwrap().send(request);
+            match tokio::time::timeout(REQUEST_LIMIT, sending).await {
+                Ok(Ok(answer)) => {
+                    if answer.closes || options.connection_per_request {
+                        connection = None;
+                    }
+                    if answer.status.is_success() {
+                        tally.ok_ids.insert(id);
+                    } else {
+                        tally.non_2xx += 1;
+                        tally.note(self.failure(&id, answer.status.as_str()));
+                    }
+                }
+                Ok(Err(error)) => {
+                    connection = None;
+                    tally.errors += 1;
+                    tally.note(self.failure(&id, &error.to_string()));
+                }
+                Err(_) => {
+                    connection = None;
+                    tally.errors += 1;
+                    let what = format!("no answer within {REQUEST_LIMIT:?}");
+                    tally.note(self.failure(&id, &what));
+                }
+            }
+            *self.shared.completed.lock().unwrap() += 1;
+            self.shared.completed_grew.notify_all();
+        }
+        tally
+    }
+
+    fn failure(&self, id: &str, what: &str) -> String {
+        format!("{id} at {:.1?}: {what}", self.started.elapsed())
+    }
 }
 
 /// Panics unless every id answered 2xx has its row in `rows`; names how many are missing, and
@@ -302,8 +376,9 @@ pub fn assert_rows_match(what: &str, ok_ids: &BTreeSet<String>, rows: &BTreeSet<
     );
 }
 
-/// The ids in the database at `path`, after `PRAGMA integrity_check` has passed.
-pub async fn database_rows(path: &Path) -> BTreeSet<String> {
+/// The ids in the database at `path` that start with `tag`, after `PRAGMA integrity_check` has
+/// passed.
+pub async fn database_rows(path: &Path, tag: &str) -> BTreeSet<String> {
     use sqlx::Connection as _;
     let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
@@ -317,5 +392,53 @@ pub async fn database_rows(path: &Path) -> BTreeSet<String> {
         .fetch_all(&mut connection)
         .await
         .unwrap();
-    ids.into_iter().collect()
+    ids.into_iter().filter(|id| id.starts_with(tag)).collect()
+}
+
+/// [`database_rows`] from a test without a runtime.
+pub fn blocking_database_rows(path: &Path, tag: &str) -> BTreeSet<String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(database_rows(path, tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Docker rolling restart once printed 67,705 failed requests in one message.
+    #[test]
+    fn a_tally_of_many_failures_keeps_their_count_and_shows_the_first_five() {
+        let mut total = Tally::default();
+        for worker in 0..8 {
+            let mut part = Tally {
+                sent: 10_000,
+                non_2xx: 10_000,
+                ..Tally::default()
+            };
+            for request in 0..10_000 {
+                part.note(format!(
+                    "w{worker}-{request} at 1.0s: 503 Service Unavailable"
+                ));
+            }
+            total.add(part);
+        }
+        assert_eq!((total.sent, total.failed()), (80_000, 80_000));
+        assert_eq!(total.failures.len(), FIRST_FEW);
+        let message = format!("{total:?}");
+        assert_eq!(message.matches("503").count(), FIRST_FEW, "{message}");
+        assert!(
+            message.starts_with("sent 80000, 2xx 0, non-2xx 80000"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn first_few_says_how_many_and_shows_five() {
+        assert_eq!(first_few(Vec::<u32>::new()), "none");
+        assert_eq!(first_few([1, 2]), "2: 1; 2");
+        assert_eq!(first_few(1..=9), "9, the first 5: 1; 2; 3; 4; 5");
+    }
 }

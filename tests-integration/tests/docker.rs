@@ -11,9 +11,8 @@ use graceful_tests_integration::docker::{
     start_stuck_request, Container, DataDirectory, Image, Ports,
 };
 use graceful_tests_integration::haproxy::{self, Haproxy, Server};
-use graceful_tests_integration::load::{
-    assert_rows_match, database_rows, wait_for_readiness, Load, Tally,
-};
+use graceful_tests_integration::http::wait_for_readiness;
+use graceful_tests_integration::load::{assert_rows_match, database_rows, Load, Tally};
 use graceful_tests_integration::require::require;
 
 /// What `docker stop` waits by default before SIGKILL.
@@ -40,14 +39,17 @@ async fn docker_stop_under_load_exits_0_and_every_2xx_has_its_row() {
     );
     wait_for_readiness(container.ports.health_address(), 200).await;
     // Each worker ends at its first refused connect: the service has stopped accepting.
-    let load = Load::start(container.ports.address(), 16, "stop", 20);
-    load.wait_for_completed(150).await;
+    let load = Load::to(container.ports.address(), "stop")
+        .workers(16)
+        .work_ms(20)
+        .start();
+    tokio::task::block_in_place(|| load.wait_for_completed(150));
     let took = tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
-    let tally = load.finish().await;
+    let tally = tokio::task::block_in_place(|| load.finish());
     let code = container.exit_code();
     let logs = container.logs();
     drop(container);
-    let rows = database_rows(&data.database()).await;
+    let rows = database_rows(&data.database(), "stop").await;
     record(
         &format!("stop under load (docker stop took {took:?})"),
         &tally,
@@ -135,7 +137,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
     }
 
     let settle = Duration::from_secs(1);
-    let load = Load::start(proxy.address(), 8, "rolling", 5);
+    let load = Load::to(proxy.address(), "rolling").workers(8).start();
     tokio::time::sleep(settle).await;
     let mut stops = Vec::new();
     for (index, name) in names.into_iter().enumerate() {
@@ -157,7 +159,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
         proxy.wait_until_up(name).await;
         tokio::time::sleep(settle).await;
     }
-    let tally = load.finish().await;
+    let tally = tokio::task::block_in_place(|| load.finish());
     let servers = proxy.servers().await;
     for container in &containers {
         tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
@@ -165,7 +167,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
     }
     drop(containers);
     drop(proxy);
-    let rows = database_rows(&data.database()).await;
+    let rows = database_rows(&data.database(), "rolling").await;
     record(
         &format!("rolling restart ({})", stops.join(", ")),
         &tally,

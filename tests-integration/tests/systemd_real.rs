@@ -12,10 +12,12 @@
 
 use std::time::{Duration, Instant};
 
-use graceful_tests_integration::load::assert_every_2xx_has_its_row;
+use graceful_tests_integration::http::{blocking_request, HeldRequest};
+use graceful_tests_integration::load::{
+    assert_every_2xx_has_its_row, blocking_database_rows, Load, LoadOptions, Refusals, Tally,
+};
 use graceful_tests_integration::systemd::{
-    count_lines, find_line, get, post, rows, seconds, wait_until, Container, HeldRequest, Load,
-    Tally, TestUnit,
+    count_lines, find_line, seconds, wait_until, Container, TestUnit,
 };
 
 /// How long a unit may take to start, or a state to show up: only reached when broken.
@@ -97,7 +99,7 @@ fn systemctl_start_returns_only_once_ready_was_called() {
             .unwrap(),
     );
     let status_text = container.show(&unit.name, "StatusText");
-    assert_eq!(get(unit.address(), "/"), Ok(200));
+    assert_eq!(blocking_request(unit.address(), "GET", "/"), Ok(200));
 
     let journal = container.journal(&unit.name);
     let ready = journal
@@ -140,15 +142,15 @@ fn stop_under_load_ends_in_success_with_the_report_in_the_journal() {
     let unit = TestUnit::install(&container, "stop", "service", &[]);
     let start_took = timed(&container, &["start", &unit.name]);
     // Ready means serving: the first request after `systemctl start` is answered.
-    assert_eq!(get(unit.address(), "/items"), Ok(200));
+    assert_eq!(blocking_request(unit.address(), "GET", "/items"), Ok(200));
 
-    let load = Load::start(unit.address(), "stop", 4, 20);
-    std::thread::sleep(Duration::from_secs(1));
+    let load = clients_of(&unit, "stop").workers(4).work_ms(20).start();
+    load.wait_for_completed(40);
     let stop_took = timed(&container, &["stop", &unit.name]);
     let tally = load.finish();
 
     let result = last_stop(&unit);
-    let rows = rows(&unit.database(), "stop");
+    let rows = blocking_database_rows(&unit.database(), "stop");
     let journal = container.journal(&unit.name);
     println!(
         "STOP UNDER LOAD: start {}, stop {} (pre-stop 2 s); ExecStopPost {result}; the clients \
@@ -175,7 +177,7 @@ fn stop_under_load_ends_in_success_with_the_report_in_the_journal() {
             container.journal_text(&unit.name)
         );
     }
-    assert_eq!(tally.failed, 0, "requests failed: {tally}");
+    assert_eq!(tally.failed(), 0, "requests failed: {tally}");
     assert!(tally.ok_ids.len() > 20, "too little load: {tally}");
     assert_every_2xx_has_its_row("stop under load", &tally.ok_ids, &rows);
 }
@@ -278,7 +280,7 @@ fn a_wedged_runtime_is_ended_by_gracefuls_watchdog_thread_at_grace_and_a_half_se
         &["TimeoutStopSec=1s", "Environment=GRACEFUL_GRACE=2s"],
     );
     container.systemctl(&["start", &unit.name]);
-    assert_eq!(post(unit.address(), "/wedge"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/wedge"), Ok(202));
     container.wait_for_journal(&unit.name, "wedging the runtime", SLOW);
     let stop_took = timed(&container, &["stop", &unit.name]);
 
@@ -384,7 +386,7 @@ fn the_watchdog_keeps_a_fed_service_up_and_kills_a_wedged_one() {
         0
     );
 
-    assert_eq!(post(unit.address(), "/wedge"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/wedge"), Ok(202));
     let wedged = container.wait_for_journal(&unit.name, "wedging the runtime", SLOW);
     let fired = container.wait_for_journal(&unit.name, "Watchdog timeout", SLOW);
     // Killed, then brought back by Restart=on-failure.
@@ -429,7 +431,7 @@ fn restart_on_failure_restarts_only_failures_systemd_did_not_ask_for() {
     container.systemctl(&["start", &unit.name]);
 
     // graceful::shutdown_with(1, ..): restarted.
-    assert_eq!(post(unit.address(), "/exit/1"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/exit/1"), Ok(202));
     let timeline = unit.wait_for_timeline(3, SLOW);
     assert_eq!(timeline[1..], ["stop exit-code/exited/1", "start"]);
     container.wait_for_property(&unit.name, "ActiveState", "active", SLOW);
@@ -445,7 +447,7 @@ fn restart_on_failure_restarts_only_failures_systemd_did_not_ask_for() {
     let after_sigterm = container.show(&unit.name, "NRestarts");
 
     // A clean exit of its own: not restarted.
-    assert_eq!(post(unit.address(), "/exit/0"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/exit/0"), Ok(202));
     unit.wait_for_timeline(6, SLOW);
     std::thread::sleep(quiet);
     let timeline = unit.timeline();
@@ -500,8 +502,8 @@ fn restarts_under_load(container: &Container, case: &str, with_socket: bool) -> 
         container.systemctl(&["start", socket]);
     }
     container.systemctl(&["start", &unit.name]);
-    let load = Load::start(unit.address(), case, 8, 5);
-    std::thread::sleep(Duration::from_secs(1));
+    let load = clients_of(&unit, case).workers(8).work_ms(5).start();
+    load.wait_for_completed(50);
     let mut slowest = Duration::ZERO;
     for _ in 0..RESTARTS {
         // The deploy unit keeps systemd's start limit (5 starts in 10 s), which exists to stop
@@ -542,7 +544,7 @@ fn restarts_under_load(container: &Container, case: &str, with_socket: bool) -> 
         expected,
         "{case}: adopted, bound here"
     );
-    let rows = rows(&unit.database(), case);
+    let rows = blocking_database_rows(&unit.database(), case);
     assert_every_2xx_has_its_row(case, &tally.ok_ids, &rows);
     Trial {
         rows: rows.len(),
@@ -564,7 +566,7 @@ fn table_row(name: &str, tally: &Tally, rows: usize) -> String {
         "{name:<28} {:>6} {:>6} {:>7} {:>8} {:>6}",
         tally.sent,
         tally.ok_ids.len(),
-        tally.failed,
+        tally.failed(),
         tally.refused,
         rows
     )
@@ -606,7 +608,7 @@ fn restarts_behind_the_socket_unit_refuse_nothing_and_binding_its_own_port_refus
         socket.tally.ok_ids.len()
     );
     assert_eq!(
-        (socket.tally.refused, socket.tally.failed),
+        (socket.tally.refused, socket.tally.failed()),
         (0, 0),
         "with the socket unit, connections were refused or requests failed: {}",
         socket.tally
@@ -617,6 +619,15 @@ fn restarts_behind_the_socket_unit_refuse_nothing_and_binding_its_own_port_refus
         bound.tally.refused > 0,
         "binding its own port refused nothing: the harness proves nothing"
     );
+}
+
+/// Clients of a unit, with ids starting with `tag`, as clients without a balancer or a pool are:
+/// a new connection per request, and a refused connection tried again a moment later (the next
+/// process, or the socket systemd holds, will answer).
+fn clients_of(unit: &TestUnit, tag: &str) -> LoadOptions {
+    Load::to(unit.address(), tag)
+        .connection_per_request()
+        .on_refusal(Refusals::Retry)
 }
 
 /// Sends a request to `/stuck` and waits until the service has entered it for the `nth` time
