@@ -176,13 +176,17 @@ pub fn describe_servers(csv: &str) -> String {
                 code if code.is_empty() => column(&fields, "check_status"),
                 code => format!("{} {code}", column(&fields, "check_status")),
             };
+            // The check's own words (`Connection refused`), when it has any.
+            let said = match column(&fields, "last_chk") {
+                text if text.is_empty() => String::new(),
+                text => format!(" ({text:?})"),
+            };
             format!(
-                "  {}/{}: {}, last check {check} in {} ms ({:?}); {} failed checks, down {} times for {} s in all",
+                "  {}/{}: {}, last check {check} in {} ms{said}; {} failed checks, down {} times for {} s in all",
                 column(&fields, "pxname"),
                 column(&fields, "svname"),
                 column(&fields, "status"),
                 column(&fields, "check_duration"),
-                column(&fields, "last_chk"),
                 column(&fields, "chkfail"),
                 column(&fields, "chkdown"),
                 column(&fields, "downtime"),

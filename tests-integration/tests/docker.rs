@@ -22,7 +22,7 @@ const DOCKER_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_TIMEOUT_SECONDS: u32 = 30;
 
 fn record(what: &str, tally: &Tally, rows: usize) {
-    println!("DOCKER {what}: {tally}, rows {rows}");
+    println!("DOCKER {what}: rows {rows}; {tally}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,7 +122,7 @@ async fn sigterm_mid_load_loses_nothing_over_three_trials() {
     for trial in 0..3 {
         let (tally, rows) = zero_loss_trial(trial).await;
         // The figures of each trial, for the record (cargo test -- --nocapture).
-        println!("trial {trial}: {tally}, rows {rows}");
+        println!("trial {trial}: rows {rows}; {tally}");
         assert_eq!(tally.non_2xx, 0, "trial {trial}: {tally}");
         assert!(
             tally.ok_ids.len() >= 120,

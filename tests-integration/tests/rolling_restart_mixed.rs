@@ -488,7 +488,10 @@ impl Run {
                 grpc("failed")
             );
         }
-        println!("  the first failures: {}", self.first_failures());
+        if self.failures() > 0 {
+            println!("  the first failures: {}", self.first_failures());
+            println!("{}", self.haproxy);
+        }
     }
 
     /// The first few failures of HTTP clients, then of the others, for a message.
