@@ -65,7 +65,8 @@ impl Container {
         })
     }
 
-    /// `program args` inside the container, bounded by [`COMMAND_LIMIT`].
+    /// `program args` inside the container, bounded by a minute: far above what any test asks
+    /// of systemd.
     pub fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut command = Command::new("timeout");
         command
