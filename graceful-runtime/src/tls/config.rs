@@ -105,7 +105,7 @@ impl TlsConfig {
             current,
             &loaded,
         ));
-        let name = format!("tls {}", certificate.files.cert_chain.display());
+        let name = format!("tls certificate {}", certificate.files.cert_chain.display());
         let reloading = Arc::downgrade(&certificate);
         crate::global::reloads().reload_first(name, move || match reloading.upgrade() {
             Some(certificate) => certificate.reload(Trigger::Reload),
