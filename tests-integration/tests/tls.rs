@@ -257,10 +257,13 @@ impl Volume {
 
 // ---- the server -----------------------------------------------------------------------------
 
-/// Lines a process printed, each with when the test read it.
+/// Lines of one stream, each with when the test read it.
+type Lines = Vec<(Instant, String)>;
+
+/// What a process printed: stdout, then stderr.
 #[derive(Default)]
 struct Output {
-    lines: Mutex<(Vec<(Instant, String)>, Vec<(Instant, String)>)>,
+    lines: Mutex<(Lines, Lines)>,
     grew: Condvar,
 }
 
