@@ -149,15 +149,12 @@ pub(crate) trait GracefulConnection: std::future::Future + Unpin {
     fn shut_down_gracefully(&mut self);
 }
 
-/// Drives `connection` to its end through the phases of a shutdown. `window_began` is set when
-/// the first-request window began before hyper had the connection (stop-accepting came during
-/// its TLS handshake): the window runs from then, not from now.
+/// Drives `connection` to its end through the phases of a shutdown.
 pub(crate) async fn drive<C: GracefulConnection>(
     mut connection: C,
     state: Arc<ConnectionState>,
     controller: &'static Controller,
     first_request_window: Duration,
-    window_began: Option<tokio::time::Instant>,
 ) {
     // Asks hyper once, and never before the connection has delivered a request: hyper would
     // drop it unread.
@@ -189,8 +186,7 @@ pub(crate) async fn drive<C: GracefulConnection>(
     }
 
     // Stop-accepting: the first-request window.
-    let began = window_began.unwrap_or_else(tokio::time::Instant::now);
-    let window = tokio::time::sleep_until(began + first_request_window);
+    let window = tokio::time::sleep(first_request_window);
     tokio::pin!(window);
     loop {
         shut_down_once_served(&mut connection);

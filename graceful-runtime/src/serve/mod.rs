@@ -506,7 +506,7 @@ impl<S: ConnectionService> Server<S> {
         let window = self.settings.first_request_window;
         controller.spawn(connection_site(controller), async move {
             let _permit = permit;
-            connection::drive(connection, state, controller, window, None).await;
+            connection::drive(connection, state, controller, window).await;
         });
     }
 
@@ -534,8 +534,12 @@ impl<S: ConnectionService> Server<S> {
                 return;
             };
             let connection = serve_connection(&protocols, handshaken.stream, service, &state);
-            let began = handshaken.window_began;
-            connection::drive(connection, state, controller, window, began).await;
+            // What the handshake left of the first-request window, if it ran into it.
+            let window = match handshaken.window_began {
+                Some(began) => window.saturating_sub(began.elapsed()),
+                None => window,
+            };
+            connection::drive(connection, state, controller, window).await;
         });
     }
 

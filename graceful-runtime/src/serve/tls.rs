@@ -35,7 +35,7 @@ impl Tls {
 }
 
 /// A finished handshake, and when the first-request window began if it began during the
-/// handshake (stop-accepting came first): the window is not given twice.
+/// handshake (stop-accepting came first): what is left of it is all the connection gets.
 pub(super) struct Handshaken<Io> {
     pub(super) stream: TlsStream<Io>,
     pub(super) window_began: Option<Instant>,
