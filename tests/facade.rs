@@ -68,6 +68,7 @@ exported!(
     TrackService,
     TrackedFuture,
     TlsConfig,
+    reload,
 );
 
 #[test]
