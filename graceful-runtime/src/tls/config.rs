@@ -60,8 +60,9 @@ impl TlsConfig {
     ///
     /// **Reloads.** The files are read again at every reload of the process (SIGHUP,
     /// [`graceful::reload()`](crate::reload())), before the reload hooks, and the outcome is in
-    /// the reload's report. They are also read again, within a second, when their directory
-    /// changes: a Kubernetes Secret or cert-manager renewal is picked up with no signal (that
+    /// the reload's report. They are also read again when their directory changes, once it has
+    /// been quiet for 0.3 s (2 s at most): a Kubernetes Secret or cert-manager renewal is
+    /// picked up with no signal (that
     /// reload touches only the certificate: no hooks, nothing sent to systemd). New
     /// connections get the new certificate; open ones keep theirs. New files that are not a
     /// good pair are logged as an error naming the file, and the last good certificate stays
