@@ -26,7 +26,7 @@ if [ ${#on_load_cpu[@]} -gt 0 ]; then
   # Backends fork from the postmaster and inherit its CPU; the ones already running move too.
   postmaster=$(head -n 1 "/var/lib/$name/data/postmaster.pid")
   for pid in "$postmaster" $(cat "/proc/$postmaster/task/$postmaster/children"); do
-    taskset -cp 1 "$pid" >/dev/null
+    taskset -cp 1 "$pid" >/dev/null 2>&1 || true # one may have exited since
   done
 fi
 

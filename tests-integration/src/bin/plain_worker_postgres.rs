@@ -98,6 +98,16 @@ async fn main() -> Result<(), Error> {
         queue.worker
     );
 
+    // A task of its own, as the example's consumer is: the main thread only waits.
+    tokio::spawn(consume(queue, concurrency, lease_seconds, poll)).await?
+}
+
+async fn consume(
+    queue: Arc<Queue>,
+    concurrency: usize,
+    lease_seconds: f64,
+    poll: Duration,
+) -> Result<(), Error> {
     let slots = Arc::new(Semaphore::new(concurrency));
     loop {
         let first = slots.clone().acquire_owned().await?;
