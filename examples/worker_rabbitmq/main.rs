@@ -52,8 +52,9 @@ async fn main() -> Result<(), String> {
     // what had not, so nothing is left unacked on a half-open connection either.
     let closing = channel.clone();
     graceful::register_hook(10, "close-amqp", move || async move {
-        closing.close(200, "worker stopping".into()).await?;
-        connection.close(200, "worker stopping".into()).await
+        let channel_closed = closing.close(200, "worker stopping".into()).await;
+        let connection_closed = connection.close(200, "worker stopping".into()).await;
+        channel_closed.and(connection_closed)
     });
 
     let worker = Worker {

@@ -150,6 +150,9 @@ fn free_amqp_port() -> u16 {
     panic!("no free AMQP port with its +1000 and +2000 free too");
 }
 
+/// The line that stands for the end of a run's output.
+pub const END: &str = "<end of output>";
+
 /// One line a worker printed, and which run printed it.
 pub struct Line {
     pub run: usize,
@@ -258,6 +261,7 @@ impl Worker {
             while let Ok(Some(line)) = lines.next_line().await {
                 sink.push(run, line);
             }
+            sink.push(run, END.to_owned());
         });
         let mut errors = child.stderr.take().unwrap();
         let stderr = tokio::spawn(async move {
@@ -354,6 +358,18 @@ impl Tally {
         open.retain(|_, ids| !ids.is_empty());
         tally.cut = open;
         tally
+    }
+
+    /// The message a `done` line is about.
+    pub fn done_id(line: &Line) -> Option<&str> {
+        let (_, event) = line.text.split_once(": ")?;
+        event.strip_prefix("done ")
+    }
+
+    /// The message a `handed back` line is about.
+    pub fn handed_back_id(line: &Line) -> Option<&str> {
+        let (_, event) = line.text.split_once(": ")?;
+        event.strip_prefix("handed back ")
     }
 
     /// Jobs started in `run` and still running, with their durations in milliseconds.
