@@ -48,8 +48,9 @@ async fn main() -> Result<(), String> {
     let (connection, channel, consumer) = job::connect_broker(&config)
         .await
         .map_err(|error| format!("AMQP_URL: cannot connect or consume: {error}"))?;
-    // After the drain: every job has acked or nacked by then. Closing the channel would requeue
-    // what had not, so nothing is left unacked on a half-open connection either.
+    // Runs after the drain, once every job has acked or nacked: closing the channel earlier
+    // would requeue work in progress. Whatever a job aborted at the deadline left unacked, the
+    // broker requeues at this close, not at a heartbeat timeout.
     let closing = channel.clone();
     graceful::register_hook(10, "close-amqp", move || async move {
         let channel_closed = closing.close(200, "worker stopping".into()).await;
