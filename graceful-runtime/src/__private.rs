@@ -7,7 +7,7 @@ pub use std::time::Duration;
 pub use crate::builder::{Builder, Flavor};
 pub use crate::hooks::{
     assert_hook_output, box_hook, BoxHookFuture, HookFn, HookResult, IntoHookResult, StaticHook,
-    HOOKS,
+    HOOKS, RELOAD_HOOKS,
 };
 pub use crate::inflight::Site;
 pub use crate::report::ReportFormat;

@@ -17,6 +17,9 @@ pub(crate) struct Config {
     /// How long work has to hand itself back once the deadline token is cancelled.
     pub(crate) abandon_timeout: Duration,
     pub(crate) signals: Vec<Signal>,
+    /// The `reload_signal` key: `None` when not given (SIGHUP, unless `signals` names it),
+    /// `Some(None)` for "none".
+    pub(crate) reload_signal: Option<Option<Signal>>,
     pub(crate) report: ReportFormat,
     /// The `health` key as written, checked when the environment is applied.
     #[cfg(feature = "health")]
@@ -35,6 +38,7 @@ impl Default for Config {
             grace: Duration::from_secs(28),
             abandon_timeout: Duration::from_secs(1),
             signals: vec![Signal::Sigterm, Signal::Sigint],
+            reload_signal: None,
             report: ReportFormat::Text,
             #[cfg(feature = "health")]
             health_key: None,

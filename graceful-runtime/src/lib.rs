@@ -3,6 +3,8 @@
 //!
 //! Everything here is re-exported by `graceful`; the examples use that path.
 
+#[cfg(any(feature = "serve", feature = "health"))]
+mod accept;
 mod bind;
 mod budget;
 mod builder;
@@ -22,6 +24,7 @@ mod metrics;
 mod observe;
 mod panics;
 mod phase;
+mod reload;
 pub mod report;
 mod sequence;
 #[cfg(feature = "serve")]
@@ -30,6 +33,8 @@ mod signals;
 mod startup;
 mod sync;
 mod systemd;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "tower")]
 mod track_layer;
 
@@ -45,17 +50,20 @@ pub use config::ConfigError;
 pub use hooks::IntoHookResult;
 pub use inflight::InFlightGuard;
 pub use phase::{Health, Phase};
+pub use reload::{ReloadError, ReloadReport};
 pub use report::{ReportFormat, ShutdownReport};
 pub use sequence::MainOutput;
 pub use signals::Signal;
 pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "grpc")]
-pub use grpc::{grpc_health, GrpcHealth};
+pub use grpc::GrpcHealth;
 #[cfg(any(feature = "tower", feature = "health"))]
 pub use health_endpoints::{livez, readyz};
 #[cfg(feature = "serve")]
 pub use serve::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 #[cfg(feature = "tower")]
 pub use track_layer::{TrackLayer, TrackService, TrackedFuture};
 
@@ -315,6 +323,23 @@ where
     controller.spawn(site, future)
 }
 
+/// The `grpc.health.v1.Health` service for a tonic server, answering from graceful's health:
+/// SERVING once [`ready`](crate::ready), NOT_SERVING from the start of shutdown on.
+///
+/// Each call makes a health service with services of its own; clone it to share them. See
+/// [`GrpcHealth`] for what it answers.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// let health = graceful::grpc_health().serving_name("helloworld.Greeter");
+/// // tonic::transport::Server::builder().add_service(health)
+/// # drop(health);
+/// ```
+#[cfg(feature = "grpc")]
+pub fn grpc_health() -> GrpcHealth {
+    GrpcHealth::following(global::grpc_health_feed())
+}
+
 /// Spawns a task the service cannot run without: a queue consumer, a cache refresher, a
 /// replication stream. Like a tracked task, it counts in flight under `name` until it returns,
 /// so the drain waits for it, and it is aborted at the drain deadline. It should return once it
@@ -395,6 +420,57 @@ where
 /// ```
 pub fn deadline_token() -> CancellationToken {
     controller().deadline_token()
+}
+
+/// Runs a reload now, as the reload signal (SIGHUP by default) does, and resolves to what it
+/// did: the parts that reload themselves (a TLS certificate from files), then every reload
+/// hook in order, each under `hook_timeout`. A reload never drains and never changes
+/// readiness. One asked for while another runs is run once more after it (both callers get
+/// that second outcome); one asked for after shutdown has begun is refused.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// # async fn example() {
+/// match graceful::reload().await {
+///     Ok(report) => println!("{report}"),
+///     Err(refused) => eprintln!("{refused}"), // shutting down, or not under graceful::main
+/// }
+/// # }
+/// ```
+pub async fn reload() -> Result<ReloadReport, ReloadError> {
+    global::reloads().request("graceful::reload()").await
+}
+
+/// Adds a reload hook at run time: `hook` runs at every reload from now on, after the
+/// `#[graceful::on_reload]` fns of its order (0), under `hook_timeout`, and is named in the log
+/// by the caller's `file:line`. A failing hook is reported; the state it guards should stay as
+/// it was (build the new value, then swap it in).
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// use std::sync::{Arc, RwLock};
+///
+/// let settings = Arc::new(RwLock::new(String::from("v1")));
+/// let reloaded = Arc::clone(&settings);
+/// graceful::on_reload(move || {
+///     let settings = Arc::clone(&reloaded);
+///     async move {
+///         let fresh = std::fs::read_to_string("/etc/my-service/settings")?; // the old value stays on error
+///         *settings.write().unwrap() = fresh;
+///         Ok::<(), std::io::Error>(())
+///     }
+/// });
+/// ```
+#[track_caller]
+pub fn on_reload<F, Fut>(hook: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoHookResult,
+{
+    let caller = std::panic::Location::caller();
+    let name = format!("{}:{}", caller.file(), caller.line());
+    global::reloads().on_reload(name, hook);
 }
 
 /// Adds a teardown hook at run time, for resources created in main (a pool, a client). It

@@ -32,6 +32,10 @@ pub(crate) enum Event<'a> {
     PhaseEnded(Phase, Duration),
     /// The final report, once written.
     Report(&'a ShutdownReport),
+    /// A reload (SIGHUP, `graceful::reload()`) began running its hooks.
+    ReloadBegun,
+    /// That reload ended.
+    ReloadEnded,
 }
 
 type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;

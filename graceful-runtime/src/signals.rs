@@ -83,11 +83,59 @@ impl fmt::Display for Signal {
     }
 }
 
-/// A signal as received: what to call it, and the exit code of a forced exit (128 + N).
+/// A signal as received: what to call it, what it does, and the exit code of a forced exit
+/// (128 + N).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Received {
     pub(crate) name: &'static str,
+    pub(crate) role: Role,
     pub(crate) forced_exit_code: u8,
+}
+
+/// What a signal does when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The first begins the shutdown, a second forces the exit.
+    Shutdown,
+    /// Runs a reload; never counts as a second signal.
+    Reload,
+}
+
+/// Which signal does what, once the keys are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignalRoles {
+    pub(crate) shutdown: Vec<Signal>,
+    pub(crate) reload: Option<Signal>,
+}
+
+impl SignalRoles {
+    /// `signals` shut down. `reload` is the `reload_signal` key: `None` when it was not given,
+    /// then SIGHUP reloads unless `signals` names it (SIGHUP keeps shutting down, as it did
+    /// before reloads existed); `Some(None)` turns reloading by signal off. A signal named
+    /// explicitly in both is an error.
+    pub(crate) fn resolve(
+        signals: &[Signal],
+        reload: Option<Option<Signal>>,
+    ) -> Result<SignalRoles, String> {
+        let reload = match reload {
+            None => Some(Signal::Sighup).filter(|sighup| !signals.contains(sighup)),
+            Some(Some(signal)) if signals.contains(&signal) => {
+                return Err(format!(
+                    "{signal} is named both in `signals` (shut down) and as `reload_signal`: a signal does one thing; remove it from one of them"
+                ))
+            }
+            Some(chosen) => chosen,
+        };
+        Ok(SignalRoles {
+            shutdown: signals.to_vec(),
+            reload,
+        })
+    }
+
+    fn each(&self) -> impl Iterator<Item = (Signal, Role)> + '_ {
+        let shutdown = self.shutdown.iter().map(|&signal| (signal, Role::Shutdown));
+        shutdown.chain(self.reload.map(|signal| (signal, Role::Reload)))
+    }
 }
 
 /// Installed signal handlers, not yet listened to. Installing happens on the caller's thread,
@@ -103,9 +151,9 @@ impl SignalHandlers {
     /// Installs handlers for `signals`. No runtime: signal-hook's handlers write to a pipe that
     /// the listener thread reads, so nothing on the start-up path builds more than the
     /// application's own runtime.
-    pub(crate) fn install(signals: &[Signal]) -> std::io::Result<SignalHandlers> {
+    pub(crate) fn install(roles: &SignalRoles) -> std::io::Result<SignalHandlers> {
         let mut received: Vec<(i32, Received)> = Vec::new();
-        for &signal in signals {
+        for (signal, role) in roles.each() {
             let number = signal.number();
             if received.iter().any(|(known, _)| *known == number) {
                 continue;
@@ -114,6 +162,7 @@ impl SignalHandlers {
                 number,
                 Received {
                     name: signal.name(),
+                    role,
                     // Signal numbers are below 32: 128 + N fits in a u8.
                     forced_exit_code: 128 + u8::try_from(number).unwrap_or(0),
                 },
@@ -161,7 +210,7 @@ pub(crate) struct SignalHandlers {
 #[cfg(windows)]
 impl SignalHandlers {
     /// Installs handlers for the four console events; `signals` does not apply on Windows.
-    pub(crate) fn install(_signals: &[Signal]) -> std::io::Result<SignalHandlers> {
+    pub(crate) fn install(_roles: &SignalRoles) -> std::io::Result<SignalHandlers> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()?;
@@ -236,6 +285,7 @@ mod windows {
         let sources: Vec<(Received, PollSource)> = vec![
             (
                 Received {
+                    role: super::Role::Shutdown,
                     name: "ctrl-c",
                     forced_exit_code: 130,
                 },
@@ -243,6 +293,7 @@ mod windows {
             ),
             (
                 Received {
+                    role: super::Role::Shutdown,
                     name: "ctrl-break",
                     forced_exit_code: 130,
                 },
@@ -250,6 +301,7 @@ mod windows {
             ),
             (
                 Received {
+                    role: super::Role::Shutdown,
                     name: "ctrl-close",
                     forced_exit_code: 143,
                 },
@@ -257,6 +309,7 @@ mod windows {
             ),
             (
                 Received {
+                    role: super::Role::Shutdown,
                     name: "ctrl-shutdown",
                     forced_exit_code: 143,
                 },
@@ -277,5 +330,38 @@ mod tests {
             assert_eq!(Signal::from_name(signal.name()), Some(signal));
         }
         assert_eq!(Signal::from_name("SIGKILL"), None);
+    }
+
+    #[test]
+    fn sighup_reloads_by_default_unless_signals_names_it() {
+        let default = [Signal::Sigterm, Signal::Sigint];
+        let roles = SignalRoles::resolve(&default, None).unwrap();
+        assert_eq!(roles.reload, Some(Signal::Sighup));
+        let with_sighup = [Signal::Sigterm, Signal::Sighup];
+        let roles = SignalRoles::resolve(&with_sighup, None).unwrap();
+        assert_eq!(roles.reload, None);
+        assert_eq!(roles.shutdown, with_sighup);
+    }
+
+    #[test]
+    fn reload_signal_changes_or_turns_off_the_reload_signal() {
+        let default = [Signal::Sigterm, Signal::Sigint];
+        let usr1 = SignalRoles::resolve(&default, Some(Some(Signal::Sigusr1))).unwrap();
+        assert_eq!(usr1.reload, Some(Signal::Sigusr1));
+        let off = SignalRoles::resolve(&default, Some(None)).unwrap();
+        assert_eq!(off.reload, None);
+    }
+
+    #[test]
+    fn a_signal_named_in_both_keys_is_an_error() {
+        let error = SignalRoles::resolve(
+            &[Signal::Sigterm, Signal::Sighup],
+            Some(Some(Signal::Sighup)),
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("SIGHUP is named both in `signals`"),
+            "{error}"
+        );
     }
 }

@@ -6,30 +6,45 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::budget::Budget;
-use crate::builder::{Builder, Flavor, EXIT_CONFIG};
 use crate::config::Config;
 use crate::hooks::HOOKS;
 use crate::log::{event, flush_std};
 use crate::observe::Event;
 use crate::sequence::{Controller, MainOutput, SignalAction};
-use crate::signals::SignalHandlers;
+use crate::signals::{Role, SignalHandlers, SignalRoles};
 
-/// Starts the process as `builder` says, runs `body` through the shutdown sequence, and returns
-/// the exit code for `main` to return.
-pub(crate) fn run<F, T>(builder: Builder, body: F) -> ExitCode
+/// The exit code of a configuration error found at start-up (`EX_CONFIG` in sysexits.h).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// Which tokio runtime runs the main body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// One worker thread per core (or `worker_threads`): tokio's default.
+    #[default]
+    MultiThread,
+    /// Everything on the main thread.
+    CurrentThread,
+}
+
+/// A function given to `Builder::on_report`.
+pub(crate) type ReportSinkFn = std::sync::Arc<dyn Fn(&crate::report::ShutdownReport) + Send + Sync>;
+
+/// Starts the process with `config` on a runtime of `flavor`, runs `body` through the shutdown
+/// sequence, and returns the exit code for `main` to return.
+pub(crate) fn run<F, T>(
+    config: Config,
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+    report_sinks: Vec<ReportSinkFn>,
+    body: F,
+) -> ExitCode
 where
     F: Future<Output = T>,
     T: MainOutput,
 {
-    let Builder {
-        config,
-        flavor,
-        worker_threads,
-        report_sinks,
-    } = builder;
     let controller = crate::global::controller();
     for sink in report_sinks {
-        controller.on_report(move |report| (sink.0)(report));
+        controller.on_report(move |report| sink(report));
     }
     let Started { config, runtime } = match start(controller, config, flavor, worker_threads) {
         Ok(started) => started,
@@ -62,6 +77,8 @@ fn start(
     config
         .apply_env(|name| std::env::var_os(name))
         .map_err(|error| format!("configuration error: {error}"))?;
+    let roles = SignalRoles::resolve(&config.signals, config.reload_signal)
+        .map_err(|error| format!("configuration error: {error}"))?;
     let budget = Budget::new(&config, &HOOKS);
     #[cfg(feature = "health")]
     let health_port = config
@@ -83,8 +100,10 @@ fn start(
         crate::metrics::install(controller);
     }
     controller.watch_budget(budget.clone());
+    let reloads = crate::global::reloads();
+    reloads.start(runtime.handle().clone(), config.hook_timeout);
     arm_grace_watchdog(controller, config.grace);
-    let signals = SignalHandlers::install(&config.signals)
+    let signals = SignalHandlers::install(&roles)
         .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     // Written from the signal thread: formatting and the first write to stderr cost about
     // 0.1 ms, which the body's start need not wait for.
@@ -95,10 +114,14 @@ fn start(
         }
     };
     let start_signals = move || {
-        signals.spawn(say_budget, move |received| {
-            if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
-                controller.force_exit(code, &format!("second signal ({})", received.name));
+        signals.spawn(say_budget, move |received| match received.role {
+            Role::Shutdown => {
+                if let SignalAction::ForceExit(code) = controller.on_os_signal(received) {
+                    controller.force_exit(code, &format!("second signal ({})", received.name));
+                }
             }
+            // Its outcome is logged by the reload itself; nobody waits for it here.
+            Role::Reload => drop(reloads.request(received.name)),
         })
     };
     start_off_the_main_thread(flavor, &runtime, start_signals)

@@ -1,5 +1,6 @@
 //! systemd's notify protocol, through the `sd-notify` crate, as an observer of the sequence:
-//! READY=1 when health becomes ready, STOPPING=1 when shutdown begins, STATUS= with each phase
+//! READY=1 when health becomes ready, RELOADING=1 then READY=1 around a reload, STOPPING=1 when
+//! shutdown begins, STATUS= with each phase
 //! (what `systemctl status` shows), EXTEND_TIMEOUT_USEC through the sequence up to graceful's
 //! own deadline, and WATCHDOG=1 pings from the
 //! application's runtime. Without the `systemd` feature (or off Unix) nothing is installed,
@@ -36,6 +37,8 @@ mod notify {
     /// What to tell systemd, sent to the notifier thread.
     enum Message {
         Ready,
+        /// A reload began (RELOADING=1 with MONOTONIC_USEC); it ends with `Ready`.
+        Reloading,
         /// What `systemctl status` shows: the phase the sequence is in.
         Status(Phase),
         /// Shutdown began; graceful forces the exit at this instant at the latest.
@@ -67,6 +70,10 @@ mod notify {
                 send(&events, Message::Stopping(*began + grace + WATCHDOG_MARGIN))
             }
             Event::PhaseEntered(phase) => send(&events, Message::Status(*phase)),
+            Event::ReloadBegun => send(&events, Message::Reloading),
+            Event::ReloadEnded if controller.health() == Health::Ready => {
+                send(&events, Message::Ready)
+            }
             _ => {}
         });
         if controller.health() == Health::Ready {
@@ -98,6 +105,15 @@ mod notify {
                     // `systemctl status` shows the phase from here on, `running` first.
                     notify(&[NotifyState::Status(Phase::Running.as_str())]);
                     NotifyState::Ready
+                }
+                Ok(Message::Reloading) => {
+                    // systemd 253 and later want the monotonic time beside RELOADING=1 (it
+                    // tells one reload from another); 252 ignores it.
+                    match NotifyState::monotonic_usec_now() {
+                        Ok(now) => notify(&[NotifyState::Reloading, now]),
+                        Err(_) => notify(&[NotifyState::Reloading]),
+                    }
+                    continue;
                 }
                 Ok(Message::Status(phase)) => NotifyState::Status(phase.as_str()),
                 Ok(Message::Watchdog) => NotifyState::Watchdog,

@@ -11,6 +11,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 
+use crate::accept::AcceptErrors;
 use crate::log::event;
 
 /// Binds the health port. Done on the caller's thread, before user code runs.
@@ -32,12 +33,17 @@ pub(crate) fn spawn(listener: std::net::TcpListener) -> std::io::Result<()> {
         "health endpoint listening on http://{address} (/livez, /readyz)"
     );
     tokio::spawn(async move {
+        let mut errors = AcceptErrors::new("health endpoint");
         loop {
             let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    errors.accepted();
+                    stream
+                }
                 Err(error) => {
-                    // Out of file descriptors, say: keep serving the probes that do connect.
-                    event!(Warn, "health endpoint: accept failed: {error}");
+                    // Out of file descriptors, say: pause, then keep serving the probes that do
+                    // connect.
+                    errors.pause_after(&error).await;
                     continue;
                 }
             };

@@ -1,4 +1,4 @@
-//! What `#[graceful::on_shutdown]` expands to: the table entry, the link-time slice it is
+//! What `#[graceful::on_shutdown]` and `#[graceful::on_reload]` expand to: the table entry, the link-time slice it is
 //! collected in, and the helpers that normalise a hook's return type. Generated code reaches
 //! these through `__private`, so a change here is a change to what the macro emits.
 
@@ -39,10 +39,16 @@ pub enum HookFn {
 #[linkme::distributed_slice]
 pub static HOOKS: [StaticHook];
 
-/// What a hook fn may return: `()` or `Result<(), E: Display>`.
+/// Every `#[graceful::on_reload]` hook linked into the binary: the same entries, run at each
+/// reload rather than at shutdown.
+#[linkme::distributed_slice]
+pub static RELOAD_HOOKS: [StaticHook];
+
+/// What a hook fn, and an essential task (`spawn_essential`), may return: `()` or
+/// `Result<(), E: Display>`.
 #[diagnostic::on_unimplemented(
-    message = "a shutdown hook must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
-    label = "this return type is not allowed for a shutdown hook"
+    message = "a shutdown hook or essential task must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
+    label = "this return type is not allowed for a shutdown hook or essential task"
 )]
 pub trait IntoHookResult {
     /// Normalises the output; an error keeps its `Display` text.

@@ -10,8 +10,8 @@ mod tests;
 
 pub use abi::{
     assert_hook_output, box_hook, BoxHookFuture, HookFn, HookResult, IntoHookResult, StaticHook,
-    HOOKS,
+    HOOKS, RELOAD_HOOKS,
 };
 pub use outcome::{HookOutcome, HookReport};
 pub(crate) use run::Hook;
-pub(crate) use scheduler::run_all;
+pub(crate) use scheduler::{not_run, run_all};

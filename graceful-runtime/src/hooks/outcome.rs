@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// How one hook ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HookOutcome {
     /// Returned `()` or `Ok(())`.
     Completed,
@@ -19,6 +20,8 @@ pub enum HookOutcome {
     Skipped,
     /// Registered after teardown had begun: not run.
     Late,
+    /// A reload hook not started because shutdown began during the reload.
+    Interrupted,
 }
 
 impl HookOutcome {
@@ -35,16 +38,18 @@ impl fmt::Display for HookOutcome {
             HookOutcome::Failed(error) => write!(f, "failed: {error}"),
             HookOutcome::Panicked(message) => write!(f, "panicked: {message}"),
             HookOutcome::TimedOut(limit) => {
-                write!(f, "timed out after {}", humantime::format_duration(*limit))
+                write!(f, "timed out after {}", crate::log::human(*limit))
             }
             HookOutcome::Skipped => f.write_str("skipped: grace period spent"),
             HookOutcome::Late => f.write_str("not run: registered after teardown began"),
+            HookOutcome::Interrupted => f.write_str("not run: shutdown began"),
         }
     }
 }
 
 /// One hook's line in the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HookReport {
     /// The `order` it was declared or registered with: lower orders ran first, equal orders
     /// together.
@@ -56,4 +61,15 @@ pub struct HookReport {
     pub outcome: HookOutcome,
     /// Wall time from its start to its end (or to its timeout), for spotting slow teardown.
     pub elapsed: Duration,
+}
+
+impl HookReport {
+    pub(crate) fn new(order: i32, name: String, outcome: HookOutcome, elapsed: Duration) -> Self {
+        HookReport {
+            order,
+            name,
+            outcome,
+            elapsed,
+        }
+    }
 }

@@ -51,6 +51,11 @@ impl Hook {
         }
     }
 
+    /// Lower runs first.
+    pub(crate) fn order(&self) -> i32 {
+        self.order
+    }
+
     /// Starts the hook. A sync hook runs on the blocking pool. An async hook gets a task of its
     /// own on a multi-thread runtime, so that one blocking its thread cannot hold teardown; on a
     /// current-thread runtime a task would share the one thread anyway, so teardown polls it in

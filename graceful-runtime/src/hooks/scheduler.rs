@@ -28,7 +28,11 @@ pub(crate) async fn run_all(
             group.push(next);
         }
         if Instant::now() >= grace_deadline {
-            reports.extend(group.into_iter().map(|hook| skipped(hook, Duration::ZERO)));
+            reports.extend(
+                group
+                    .into_iter()
+                    .map(|hook| not_run(hook, HookOutcome::Skipped)),
+            );
             continue;
         }
         let running: Vec<_> = group
@@ -40,12 +44,13 @@ pub(crate) async fn run_all(
     reports
 }
 
-fn skipped(hook: Hook, elapsed: Duration) -> HookReport {
+/// The report line of a hook that did not run, and why.
+pub(crate) fn not_run(hook: Hook, outcome: HookOutcome) -> HookReport {
     HookReport {
         order: hook.order,
         name: hook.name.into_owned(),
-        outcome: HookOutcome::Skipped,
-        elapsed,
+        outcome,
+        elapsed: Duration::ZERO,
     }
 }
 

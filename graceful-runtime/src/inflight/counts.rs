@@ -5,11 +5,14 @@
 ///
 /// ```
 /// # use graceful_runtime as graceful;
-/// let counts = graceful::report::InFlightCounts { requests: 1, connections: 1, calls: 0 };
-/// assert_eq!(counts.to_string(), "1 request, 1 connection");
-/// assert_eq!(counts.total(), 2);
+/// graceful::on_report(|report| {
+///     let counts = report.in_flight_at_stop;
+///     // "1 request, 1 connection": a request and its connection, not "2 in flight"
+///     println!("{counts} at stop-accepting ({} in all)", counts.total());
+/// });
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InFlightCounts {
     /// HTTP requests (and gRPC calls) counted by `graceful::serve` or `TrackLayer`.
     pub requests: usize,

@@ -17,7 +17,7 @@ mod atomic {
 
 pub use counts::{InFlightCounts, SiteCount};
 pub use guard::InFlightGuard;
-pub(crate) use registry::{InFlight, GLOBAL};
+pub(crate) use registry::InFlight;
 pub use site::Site;
 #[cfg(feature = "tower")] // only the servers and `TrackLayer` count other than calls
 pub(crate) use site::SiteKind;

@@ -12,12 +12,9 @@ use tokio::task::AbortHandle;
 use super::protocol::Gate;
 use super::site::{Site, SiteKind};
 
-/// The process-wide registry that `#[graceful::tracked]` sites and [`crate::track`] count into.
-pub(crate) static GLOBAL: InFlight = InFlight::new();
-
 /// A set of call sites and the drain state they report to.
 ///
-/// The process uses [`GLOBAL`]; tests create their own and leak them, so that nothing they do
+/// The process uses the one in `global.rs`; tests create their own and leak them, so that nothing they do
 /// is seen by another test.
 pub(crate) struct InFlight {
     pub(super) gate: Gate,

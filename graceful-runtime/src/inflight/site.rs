@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::guard::InFlightGuard;
 use super::protocol::Counter;
-use super::registry::{InFlight, GLOBAL};
+use super::registry::InFlight;
 use crate::sync::lock;
 
 /// One place in the code whose calls are counted: a `#[graceful::tracked]` fn, a name given to
@@ -68,12 +68,6 @@ impl std::fmt::Debug for Site {
 }
 
 impl Site {
-    /// A site counting into the process-wide registry; `#[graceful::tracked]` makes one static
-    /// per annotated fn.
-    pub const fn new(name: &'static str) -> Site {
-        Site::in_registry(name, &GLOBAL)
-    }
-
     pub(crate) const fn in_registry(name: &'static str, registry: &'static InFlight) -> Site {
         Site::of_kind(name, registry, SiteKind::Call)
     }

@@ -66,9 +66,10 @@ impl ShutdownReport {
                     HookOutcome::Completed => ("ok", None),
                     HookOutcome::Failed(error) => ("failed", Some(error.clone())),
                     HookOutcome::Panicked(message) => ("panicked", Some(message.clone())),
-                    HookOutcome::TimedOut(limit) => ("timed_out", Some(humantime::format_duration(*limit).to_string())),
+                    HookOutcome::TimedOut(limit) => ("timed_out", Some(crate::log::human(*limit).to_string())),
                     HookOutcome::Skipped => ("skipped", None),
                     HookOutcome::Late => ("late", None),
+                    HookOutcome::Interrupted => ("interrupted", None),
                 };
                 json!({ "order": hook.order, "name": hook.name, "outcome": outcome, "detail": detail, "ms": millis(hook.elapsed) })
             })

@@ -110,6 +110,11 @@ impl Controller {
         self.inflight
     }
 
+    /// Tells every observer of something that happened beside the sequence (a reload).
+    pub(crate) fn publish(&self, event: Event<'_>) {
+        self.observers.publish(event);
+    }
+
     /// Subscribes `observer` to every change from now on; see `observe.rs`.
     pub(crate) fn subscribe(&self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) {
         self.observers.subscribe(observer);

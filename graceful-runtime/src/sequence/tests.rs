@@ -32,6 +32,7 @@ fn config(pre_stop: u64, drain_timeout: u64, grace: u64) -> Config {
 fn sigterm() -> Received {
     Received {
         name: "SIGTERM",
+        role: crate::signals::Role::Shutdown,
         forced_exit_code: 143,
     }
 }
@@ -319,6 +320,8 @@ async fn observers_hear_health_and_phases_in_order_then_the_report() {
             Event::PhaseEntered(phase) => format!("enter {phase}"),
             Event::PhaseEnded(phase, _) => format!("end {phase}"),
             Event::Report(report) => format!("report exit {:?}", report.exit_code),
+            Event::ReloadBegun => "reload".to_owned(),
+            Event::ReloadEnded => "reloaded".to_owned(),
         };
         log.lock().unwrap().push(line);
     });

@@ -10,14 +10,20 @@
 //! - Stop-accepting: a connection that has served a request is shut down gracefully (idle
 //!   ones close now, busy ones after their response). One that has not yet delivered a request
 //!   gets the first-request window to do so. When the window ends, a connection with no
-//!   request in progress is dropped: it is stalled mid-head, or silent.
+//!   request in progress and nothing left to write is dropped: it is stalled mid-head, or
+//!   silent. One whose response hyper has not yet written out (its client reads slowly) is
+//!   busy, and is waited for.
 //! - The drain deadline aborts what is left (the task is tracked under `http-conn`).
 
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 use crate::sequence::Controller;
@@ -28,6 +34,9 @@ pub(crate) struct ConnectionState {
     started: AtomicUsize,
     in_progress: AtomicUsize,
     http2: AtomicBool,
+    /// hyper's last write or flush returned `Pending`: it holds bytes the client has not taken
+    /// yet. A response's count ends when its body does, which can be before that.
+    write_blocked: AtomicBool,
     changed: Notify,
 }
 
@@ -53,7 +62,13 @@ impl ConnectionState {
     }
 
     fn is_busy(&self) -> bool {
-        self.in_progress.load(Ordering::Relaxed) > 0
+        self.in_progress.load(Ordering::Relaxed) > 0 || self.write_blocked.load(Ordering::Relaxed)
+    }
+
+    fn note_write<T>(&self, poll: &Poll<T>) {
+        // Written from the driver's own task, when it polls hyper: read by the same task.
+        self.write_blocked
+            .store(poll.is_pending(), Ordering::Relaxed);
     }
 
     fn is_http2(&self) -> bool {
@@ -65,6 +80,67 @@ impl Drop for RequestOnConnection {
     fn drop(&mut self) {
         self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
         self.0.changed.notify_one();
+    }
+}
+
+/// A connection's IO as hyper sees it, telling the driver whether hyper still has bytes to
+/// write.
+pub(crate) struct WatchedIo<Io> {
+    io: Io,
+    state: Arc<ConnectionState>,
+}
+
+impl<Io> WatchedIo<Io> {
+    pub(crate) fn new(io: Io, state: Arc<ConnectionState>) -> Self {
+        WatchedIo { io, state }
+    }
+}
+
+impl<Io: AsyncRead + Unpin> AsyncRead for WatchedIo<Io> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<Io: AsyncWrite + Unpin> AsyncWrite for WatchedIo<Io> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.state.note_write(&poll);
+        poll
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.state.note_write(&poll);
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.io).poll_flush(cx);
+        self.state.note_write(&poll);
+        poll
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.io).poll_shutdown(cx);
+        self.state.note_write(&poll);
+        poll
     }
 }
 
@@ -126,7 +202,8 @@ pub(crate) async fn drive<C: GracefulConnection>(
         // nothing of it may hold the drain.
         return;
     }
-    // Busy: it closes after its response; the drain deadline bounds the wait.
+    // Busy, or a response not yet written out to a client that reads slowly: it closes once
+    // its response is out; the drain deadline bounds the wait.
     connection.await;
 }
 
@@ -161,4 +238,29 @@ async fn until_shutdown<C: GracefulConnection>(
         std::task::Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn bytes_the_client_has_not_taken_keep_the_connection_busy() {
+        let (ours, mut client) = tokio::io::duplex(16);
+        let state = Arc::new(ConnectionState::default());
+        let mut io = WatchedIo::new(ours, Arc::clone(&state));
+        io.write_all(&[1; 16]).await.unwrap();
+        assert!(!state.is_busy(), "everything written fits");
+
+        let mut more = std::pin::pin!(io.write_all(&[2; 8]));
+        let first_poll = std::future::poll_fn(|cx| Poll::Ready(more.as_mut().poll(cx))).await;
+        assert!(first_poll.is_pending(), "the client's buffer is full");
+        assert!(state.is_busy(), "a write that could not go out");
+
+        let mut taken = [0; 16];
+        client.read_exact(&mut taken).await.unwrap();
+        more.await.unwrap();
+        assert!(!state.is_busy(), "the client took it all");
+    }
 }

@@ -2,7 +2,8 @@
 //! default; `SERVE_MAX_CONNECTIONS` sets `.max_connections(n)`) or behind the contrast,
 //! `axum::serve` with `TrackLayer` and `with_graceful_shutdown` (`SERVER=axum`). Timings come
 //! from `GRACEFUL_PRE_STOP` and `GRACEFUL_DRAIN_TIMEOUT`. Prints `listening on ADDR`, and a line
-//! on stdout when a slow or stuck request starts, so that a test signals while it is in flight.
+//! on stdout when a slow, stuck or `/bytes` request starts, so that a test signals while it is
+//! in flight.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -36,6 +37,21 @@ async fn trailers() -> Response {
     Response::new(Body::new(StreamBody::new(frames)))
 }
 
+/// `GET /bytes?n=N`: N bytes of `x`, streamed in chunks of 64 KiB (chunked encoding, no
+/// length), for clients that count what arrives.
+async fn bytes(Query(query): Query<HashMap<String, String>>) -> Response {
+    static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+    let total: usize = query.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+    println!("bytes request started n={total}");
+    let chunks = (0..total).step_by(CHUNK.len()).map(move |start| {
+        let len = CHUNK.len().min(total - start);
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(&CHUNK[..len])))
+    });
+    Response::new(Body::new(StreamBody::new(futures_util::stream::iter(
+        chunks,
+    ))))
+}
+
 /// `GET /stuck`: never answers; the drain timeout names it.
 #[graceful::tracked]
 async fn stuck() -> &'static str {
@@ -55,6 +71,7 @@ async fn main() -> std::io::Result<()> {
         .route("/", get(|| async { "hello\n" }))
         .route("/slow", get(slow))
         .route("/trailers", get(trailers))
+        .route("/bytes", get(bytes))
         .route("/ws", get(websocket::upgrade))
         .route("/stuck", get(stuck));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
