@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use graceful_tests_integration::FIRST_FEW;
 use harness::{queue_depth, Brokers, Events, Exit, Producer, Tally, Worker, END, PATIENCE};
 use nix::sys::signal::Signal;
 use sqlx::PgPool;
@@ -98,9 +99,9 @@ impl Count {
     fn first_cases(&self) -> String {
         format!(
             "first twice: {:?}\nfirst lost: {:?}\nfirst unknown: {:?}",
-            &self.twice[..self.twice.len().min(5)],
-            &self.lost[..self.lost.len().min(5)],
-            &self.unknown[..self.unknown.len().min(5)]
+            &self.twice[..self.twice.len().min(FIRST_FEW)],
+            &self.lost[..self.lost.len().min(FIRST_FEW)],
+            &self.unknown[..self.unknown.len().min(FIRST_FEW)]
         )
     }
 }
@@ -162,7 +163,7 @@ async fn all_done(events: &Events, what: &str, all: &BTreeSet<String>) {
         })
         .await;
     if let Err(error) = waited {
-        let first: Vec<_> = left.iter().take(5).collect();
+        let first: Vec<_> = left.iter().take(FIRST_FEW).collect();
         panic!(
             "{error}: {} of {} left, first {first:?}",
             left.len(),
@@ -321,7 +322,7 @@ async fn restarts_under_load(brokers: &Brokers, pool: &PgPool) {
     assert!(
         tally.failed.is_empty(),
         "jobs that failed: {:?}",
-        &tally.failed[..tally.failed.len().min(5)]
+        &tally.failed[..tally.failed.len().min(FIRST_FEW)]
     );
     assert!(
         tally.cut.is_empty(),

@@ -1,6 +1,9 @@
 //! What tests/worker_rabbitmq.rs stands on: a private RabbitMQ and PostgreSQL for the test binary
 //! (scripts/rabbitmq and scripts/postgres, destroyed by a guard, also on failure), worker
 //! processes whose output lines are events to wait on, and a producer with publisher confirms.
+//! Its worker driver is async and keeps the lines of every run in one log, because the waits here
+//! are conditions over all runs at once (every message done, by whichever worker), which the
+//! library's per-process `Process` does not express.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
@@ -9,6 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use graceful_tests_integration::free_port;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -126,13 +130,6 @@ fn remove_leftovers() {
             eprintln!("cleanup: {error}");
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 /// A port P such that P, P+1000 (Erlang distribution) and P+2000 (epmd) are all free.
