@@ -4,8 +4,6 @@
 //! strand leases; a dead server stops each worker with exit 1 naming its consumer, and nothing is
 //! lost once it is back. `WORKER_RESTARTS=100` runs the long form (RELIABILITY.md).
 
-mod support;
-
 #[path = "worker_postgres/postgres.rs"]
 mod postgres;
 
@@ -13,8 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use graceful_tests_integration::{Finished, Process, Signal};
 use postgres::{Db, Postgres};
-use support::{Finished, Fixture, Signal};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker_postgres");
 const PLAIN_WORKER: &str = env!("CARGO_BIN_EXE_plain_worker_postgres");
@@ -32,7 +30,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Starts a worker process called `name`; `extra` adds or overrides settings.
-fn start_worker(binary: &str, name: &str, url: &str, extra: &[(&str, &str)]) -> Fixture {
+fn start_worker(binary: &str, name: &str, url: &str, extra: &[(&str, &str)]) -> Process {
     let drain = format!("{DRAIN_MS}ms");
     let mut env = vec![
         ("DATABASE_URL", url),
@@ -47,7 +45,7 @@ fn start_worker(binary: &str, name: &str, url: &str, extra: &[(&str, &str)]) -> 
         env.retain(|(existing, _)| existing != key);
         env.push((key, value));
     }
-    let worker = Fixture::start_path(binary, &env);
+    let worker = Process::start(name, binary, &[], &env);
     worker.wait_for_stderr("ready");
     worker
 }
@@ -86,7 +84,7 @@ impl Run {
     }
 }
 
-fn stop(name: &str, mut worker: Fixture) -> Run {
+fn stop(name: &str, mut worker: Process) -> Run {
     worker.signal(Signal::SIGTERM);
     Run {
         name: name.to_owned(),
@@ -492,7 +490,7 @@ fn a_dead_server_stops_each_worker_with_exit_1_and_nothing_is_lost() {
 
 #[test]
 fn a_bad_database_url_is_exit_78_naming_it() {
-    let worker = Fixture::start_path(WORKER, &[("DATABASE_URL", "mysql:/nowhere")]);
+    let worker = Process::start("worker", WORKER, &[], &[("DATABASE_URL", "mysql:/nowhere")]);
     let finished = worker.wait_exit();
     finished.assert_code(78);
     finished.assert_stderr_has("DATABASE_URL=\"mysql:/nowhere\"");

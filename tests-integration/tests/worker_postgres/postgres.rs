@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use tokio::sync::oneshot;
 
-use crate::support::free_port;
-use crate::support::require::require;
+use graceful_tests_integration::free_port;
+use graceful_tests_integration::require::require;
 
 /// Its data, socket and log live in /var/lib/NAME.
 const NAME: &str = "graceful-pg-test";
@@ -26,7 +26,7 @@ impl Postgres {
     /// `None` when this machine cannot run one and this is not CI (a loud skip).
     pub fn start() -> Option<Postgres> {
         let root = std::fs::metadata("/proc/self").is_ok_and(|own| own.uid() == 0);
-        let sudo = crate::support::require::program_on_path("sudo").is_some();
+        let sudo = graceful_tests_integration::require::program_on_path("sudo").is_some();
         let need = "root or sudo, for scripts/postgres (Debian's postgresql, run as postgres)";
         if !require(need, root || sudo) {
             return None;
