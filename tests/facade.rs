@@ -18,6 +18,7 @@ macro_rules! exported {
 
 exported!(
     main,
+    on_reload,
     on_shutdown,
     tracked,
     bind,
@@ -30,6 +31,7 @@ exported!(
     unready,
     health,
     register_hook,
+    reload,
     report,
     shutdown,
     shutdown_signal,
@@ -49,6 +51,8 @@ exported!(
     IntoHookResult,
     MainOutput,
     Phase,
+    ReloadError,
+    ReloadReport,
     ReportFormat,
     ShutdownReport,
     Signal,
