@@ -33,6 +33,9 @@ use proc_macro::TokenStream;
 ///   `abandon_timeout = "1s"`: humantime durations, checked at compile time;
 /// - `signals = ["SIGTERM", "SIGINT"]`: any of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
 ///   SIGUSR2;
+/// - `reload_signal = "SIGHUP"`: the signal that reloads (the default, unless `signals` names
+///   SIGHUP), any of the same, or `"none"`: no handler is installed for it, and
+///   `graceful::reload()` still reloads. A signal that also shuts down is an error;
 /// - `flavor = "multi_thread"` or `"current_thread"`, and `worker_threads = N` (multi_thread);
 /// - `report = "text"` or `"json"`: the final report for people, or as one line of JSON on
 ///   stderr;
