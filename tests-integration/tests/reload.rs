@@ -14,14 +14,29 @@ use support::{free_port, Finished, Fixture, Signal, PATIENCE};
 /// The line that ends each reload, with every hook's outcome and time.
 const REPORT: &str = "graceful: reload in ";
 
-/// A settings file of the test's own, holding `text`: under the target folder, not /tmp, which a
-/// systemd booted on this machine may empty.
-fn settings_file(test: &str, text: &str) -> PathBuf {
+/// The reload fixture, started for `test` with a settings file of its own holding `settings`
+/// (under the target folder, not /tmp, which a systemd booted on this machine may empty), a
+/// health port, and `env`; its service and health addresses, and the settings file.
+fn start(
+    test: &str,
+    settings: &str,
+    env: &[(&str, &str)],
+) -> (Fixture, SocketAddr, SocketAddr, PathBuf) {
     let directory = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reload");
     std::fs::create_dir_all(&directory).unwrap();
     let path = directory.join(test);
-    std::fs::write(&path, text).unwrap();
-    path
+    std::fs::write(&path, settings).unwrap();
+    let health = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let (path_text, health_text) = (path.display().to_string(), health.to_string());
+    let mut env = env.to_vec();
+    env.extend([
+        ("RELOAD_SETTINGS", path_text.as_str()),
+        ("GRACEFUL_HEALTH_ADDR", health_text.as_str()),
+    ]);
+    let fixture = Fixture::start_path(env!("CARGO_BIN_EXE_reload"), &env);
+    let address = fixture.listening_address();
+    fixture.wait_for_stdout("READY");
+    (fixture, address, health, path)
 }
 
 /// `method path` on a new connection, `Connection: close`; the status and the body.
@@ -45,18 +60,6 @@ fn http(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
     (status, body.to_owned())
 }
 
-/// The reload fixture, started with `env` plus a health port; its service and health addresses.
-fn start(env: &[(&str, &str)]) -> (Fixture, SocketAddr, SocketAddr) {
-    let health = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let health_text = health.to_string();
-    let mut env = env.to_vec();
-    env.push(("GRACEFUL_HEALTH_ADDR", &health_text));
-    let fixture = Fixture::start_path(env!("CARGO_BIN_EXE_reload"), &env);
-    let address = fixture.listening_address();
-    fixture.wait_for_stdout("READY");
-    (fixture, address, health)
-}
-
 /// The stderr lines that contain `needle`.
 fn lines_with<'a>(finished: &'a Finished, needle: &str) -> Vec<&'a str> {
     let lines = finished.stderr.lines();
@@ -76,11 +79,7 @@ fn assert_in_order(line: &str, parts: &[&str]) {
 
 #[test]
 fn sighup_runs_the_hooks_in_order_while_serving_and_staying_ready() {
-    let settings = settings_file("in-order", "v2");
-    let (mut fixture, address, health) = start(&[
-        ("RELOAD_SETTINGS", settings.to_str().unwrap()),
-        ("RELOAD_GATE", "1"),
-    ]);
+    let (mut fixture, address, health, _) = start("in-order", "v2", &[("RELOAD_GATE", "1")]);
     assert_eq!(http(address, "GET", "/"), (200, "initial".into()));
     assert_eq!(http(health, "GET", "/readyz").0, 200);
 
@@ -116,8 +115,7 @@ fn sighup_runs_the_hooks_in_order_while_serving_and_staying_ready() {
 
 #[test]
 fn a_failing_hook_is_reported_the_next_still_runs_and_the_old_settings_stay() {
-    let settings = settings_file("failing", "bad");
-    let (mut fixture, address, _) = start(&[("RELOAD_SETTINGS", settings.to_str().unwrap())]);
+    let (mut fixture, address, _, _) = start("failing", "bad", &[]);
     fixture.signal(Signal::SIGHUP);
     let report = fixture.wait_for_line(false, REPORT);
     assert_in_order(
@@ -142,8 +140,7 @@ fn a_failing_hook_is_reported_the_next_still_runs_and_the_old_settings_stay() {
 
 #[test]
 fn graceful_reload_from_code_resolves_to_the_report() {
-    let settings = settings_file("from-code", "bad");
-    let (fixture, address, _) = start(&[("RELOAD_SETTINGS", settings.to_str().unwrap())]);
+    let (fixture, address, _, settings) = start("from-code", "bad", &[]);
     let (status, failed) = http(address, "GET", "/reload");
     assert_eq!(status, 200, "{failed}");
     assert_in_order(&failed, &["reload in ", "settings failed: ", "cache ok ("]);
@@ -157,11 +154,7 @@ fn graceful_reload_from_code_resolves_to_the_report() {
 
 #[test]
 fn reloads_asked_for_during_one_run_once_more_after_it() {
-    let settings = settings_file("coalesced", "v2");
-    let (mut fixture, address, _) = start(&[
-        ("RELOAD_SETTINGS", settings.to_str().unwrap()),
-        ("RELOAD_GATE", "1"),
-    ]);
+    let (mut fixture, address, _, _) = start("coalesced", "v2", &[("RELOAD_GATE", "1")]);
     fixture.signal(Signal::SIGHUP);
     fixture.wait_for_stdout("gate waiting 1");
     // Two more while the first holds: one by signal, one from code, which waits for its outcome.
@@ -216,11 +209,7 @@ fn reloads_asked_for_during_one_run_once_more_after_it() {
 
 #[test]
 fn sighup_after_shutdown_began_is_logged_and_ignored_and_forces_nothing() {
-    let settings = settings_file("late", "v2");
-    let (mut fixture, _, _) = start(&[
-        ("RELOAD_SETTINGS", settings.to_str().unwrap()),
-        ("HOLD_DRAIN", "1"),
-    ]);
+    let (mut fixture, _, _, _) = start("late", "v2", &[("HOLD_DRAIN", "1")]);
     fixture.signal(Signal::SIGTERM);
     // The drain is held by the task that waits for SIGUSR2.
     fixture.wait_for_stderr("stop accepting");
