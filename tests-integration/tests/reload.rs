@@ -66,7 +66,7 @@ fn lines_with<'a>(finished: &'a Finished, needle: &str) -> Vec<&'a str> {
     lines.filter(|line| line.contains(needle)).collect()
 }
 
-/// Where each of `parts` starts in `line`, which must hold them all in this order.
+/// Asserts that `line` holds each of `parts`, in this order.
 fn assert_in_order(line: &str, parts: &[&str]) {
     let mut from = 0;
     for part in parts {
