@@ -636,8 +636,9 @@ fn systemctl_reload_under_load_fails_nothing_and_the_journal_shows_each_hook() {
     let bad_took = timed(&container, &["reload", &unit.name]);
     let bad = container.wait_for_journal_nth(&unit.name, "graceful: reload in ", 2, SLOW);
     // A reload held in its hook (the file is now a FIFO that nobody has written yet): does
-    // `systemctl reload` wait for the reload's end, or only for `kill`? Well under the hook's
-    // 5 s timeout either way.
+    // `systemctl reload` wait for the reload's end, or only for `kill`? systemd 252 waits for
+    // READY=1 only when graceful's RELOADING=1 reaches it before kill's exit does, a race seen
+    // going both ways: recorded, not asserted. Well under the hook's 5 s timeout either way.
     std::fs::remove_file(&settings).unwrap();
     let made = std::process::Command::new("mkfifo").arg(&settings).status();
     assert!(
@@ -646,7 +647,7 @@ fn systemctl_reload_under_load_fails_nothing_and_the_journal_shows_each_hook() {
     );
     let mut held = container.spawn_systemctl(&["reload", &unit.name]);
     container.wait_for_journal_nth(&unit.name, "reload asked for by SIGHUP", 3, SLOW);
-    let returned_while_held = wait_until(Duration::from_secs(3), || {
+    let returned_while_held = wait_until(Duration::from_secs(2), || {
         held.try_wait().unwrap().is_some()
     });
     std::fs::write(&settings, "list_limit = 7\n").unwrap();
@@ -677,7 +678,7 @@ fn systemctl_reload_under_load_fails_nothing_and_the_journal_shows_each_hook() {
         if returned_while_held {
             "before the reload ended"
         } else {
-            "only at its end"
+            "only at its end (READY=1)"
         },
         reload_lines.join("\n  ")
     );
@@ -699,12 +700,6 @@ fn systemctl_reload_under_load_fails_nothing_and_the_journal_shows_each_hook() {
         1,
         "{}",
         container.journal_text(&unit.name)
-    );
-    // What the README tells operators: with Type=notify, `systemctl reload` ends with `kill`,
-    // not with the reload.
-    assert!(
-        returned_while_held,
-        "systemctl reload waited for the held hook: the README's systemd paragraph is out of date"
     );
     assert!(slow.text.contains(": settings ok ("), "{}", slow.text);
     assert_eq!(
