@@ -4,7 +4,8 @@
     feature = "serve",
     feature = "health",
     feature = "grpc",
-    feature = "tower"
+    feature = "tower",
+    feature = "tls"
 ))]
 
 /// Imports each name from the facade (a missing one does not compile) and lists it.
@@ -70,6 +71,8 @@ exported!(
     TrackLayer,
     TrackService,
     TrackedFuture,
+    TlsConfig,
+    reload,
 );
 
 #[test]

@@ -11,19 +11,8 @@ use crate::config::{Config, ConfigError};
 use crate::report::{ReportFormat, ShutdownReport};
 use crate::sequence::MainOutput;
 use crate::signals::Signal;
-
-/// The exit code of a configuration error found at start-up (`EX_CONFIG` in sysexits.h).
-pub const EXIT_CONFIG: u8 = 78;
-
-/// Which tokio runtime runs the main body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Flavor {
-    /// One worker thread per core (or `worker_threads`): tokio's default.
-    #[default]
-    MultiThread,
-    /// Everything on the main thread.
-    CurrentThread,
-}
+use crate::startup::ReportSinkFn;
+pub use crate::startup::{Flavor, EXIT_CONFIG};
 
 /// Configures and runs a service's main body through the whole shutdown sequence.
 ///
@@ -47,15 +36,15 @@ pub enum Flavor {
 #[derive(Debug, Clone)]
 #[must_use = "a Builder does nothing until `.run(..)`"]
 pub struct Builder {
-    pub(crate) config: Config,
-    pub(crate) flavor: Flavor,
-    pub(crate) worker_threads: Option<usize>,
-    pub(crate) report_sinks: Vec<ReportSink>,
+    config: Config,
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+    report_sinks: Vec<ReportSink>,
 }
 
 /// A function given to [`Builder::on_report`].
 #[derive(Clone)]
-pub(crate) struct ReportSink(pub(crate) Arc<dyn Fn(&ShutdownReport) + Send + Sync>);
+struct ReportSink(ReportSinkFn);
 
 impl fmt::Debug for ReportSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -296,6 +285,7 @@ impl Builder {
         F: Future<Output = T>,
         T: MainOutput,
     {
-        crate::startup::run(self, body)
+        let sinks = self.report_sinks.into_iter().map(|sink| sink.0).collect();
+        crate::startup::run(self.config, self.flavor, self.worker_threads, sinks, body)
     }
 }

@@ -33,6 +33,8 @@ mod signals;
 mod startup;
 mod sync;
 mod systemd;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "tower")]
 mod track_layer;
 
@@ -55,11 +57,13 @@ pub use signals::Signal;
 pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "grpc")]
-pub use grpc::{grpc_health, GrpcHealth};
+pub use grpc::GrpcHealth;
 #[cfg(any(feature = "tower", feature = "health"))]
 pub use health_endpoints::{livez, readyz};
 #[cfg(feature = "serve")]
 pub use serve::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 #[cfg(feature = "tower")]
 pub use track_layer::{TrackLayer, TrackService, TrackedFuture};
 
@@ -317,6 +321,23 @@ where
         .inflight()
         .site_at(std::panic::Location::caller());
     controller.spawn(site, future)
+}
+
+/// The `grpc.health.v1.Health` service for a tonic server, answering from graceful's health:
+/// SERVING once [`ready`](crate::ready), NOT_SERVING from the start of shutdown on.
+///
+/// Each call makes a health service with services of its own; clone it to share them. See
+/// [`GrpcHealth`] for what it answers.
+///
+/// ```
+/// # use graceful_runtime as graceful;
+/// let health = graceful::grpc_health().serving_name("helloworld.Greeter");
+/// // tonic::transport::Server::builder().add_service(health)
+/// # drop(health);
+/// ```
+#[cfg(feature = "grpc")]
+pub fn grpc_health() -> GrpcHealth {
+    GrpcHealth::following(global::grpc_health_feed())
 }
 
 /// Spawns a task the service cannot run without: a queue consumer, a cache refresher, a

@@ -4,8 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::report::{ReportFormat, ShutdownReport};
-
 /// Severity of one of graceful's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Level {
@@ -47,16 +45,6 @@ pub(crate) fn flush_std() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-}
-
-/// Writes the final report in `format`: a block of text as one event (a warning when the exit
-/// code is not 0), or one line of JSON on stderr.
-pub(crate) fn write_report(report: &ShutdownReport, format: ReportFormat) {
-    match format {
-        ReportFormat::Text if report.exit_code == Some(0) => event!(Info, "{report}"),
-        ReportFormat::Text => event!(Warn, "{report}"),
-        ReportFormat::Json => write_stderr(&format!("{}\n", report.to_json())),
-    }
 }
 
 /// A duration as people read it: whole milliseconds below ten seconds, tenths of a second above,

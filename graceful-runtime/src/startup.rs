@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::budget::Budget;
-use crate::builder::{Builder, Flavor, EXIT_CONFIG};
 use crate::config::Config;
 use crate::hooks::HOOKS;
 use crate::log::{event, flush_std};
@@ -14,22 +13,38 @@ use crate::observe::Event;
 use crate::sequence::{Controller, MainOutput, SignalAction};
 use crate::signals::{Role, SignalHandlers, SignalRoles};
 
-/// Starts the process as `builder` says, runs `body` through the shutdown sequence, and returns
-/// the exit code for `main` to return.
-pub(crate) fn run<F, T>(builder: Builder, body: F) -> ExitCode
+/// The exit code of a configuration error found at start-up (`EX_CONFIG` in sysexits.h).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// Which tokio runtime runs the main body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// One worker thread per core (or `worker_threads`): tokio's default.
+    #[default]
+    MultiThread,
+    /// Everything on the main thread.
+    CurrentThread,
+}
+
+/// A function given to `Builder::on_report`.
+pub(crate) type ReportSinkFn = std::sync::Arc<dyn Fn(&crate::report::ShutdownReport) + Send + Sync>;
+
+/// Starts the process with `config` on a runtime of `flavor`, runs `body` through the shutdown
+/// sequence, and returns the exit code for `main` to return.
+pub(crate) fn run<F, T>(
+    config: Config,
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+    report_sinks: Vec<ReportSinkFn>,
+    body: F,
+) -> ExitCode
 where
     F: Future<Output = T>,
     T: MainOutput,
 {
-    let Builder {
-        config,
-        flavor,
-        worker_threads,
-        report_sinks,
-    } = builder;
     let controller = crate::global::controller();
     for sink in report_sinks {
-        controller.on_report(move |report| (sink.0)(report));
+        controller.on_report(move |report| sink(report));
     }
     let Started { config, runtime } = match start(controller, config, flavor, worker_threads) {
         Ok(started) => started,

@@ -61,24 +61,8 @@ pub struct GrpcHealth {
     server: HealthServer<Responder>,
 }
 
-/// The `grpc.health.v1.Health` service for a tonic server, answering from graceful's health:
-/// SERVING once [`ready`](crate::ready), NOT_SERVING from the start of shutdown on.
-///
-/// Each call makes a health service with services of its own; clone it to share them. See
-/// [`GrpcHealth`] for what it answers.
-///
-/// ```
-/// # use graceful_runtime as graceful;
-/// let health = graceful::grpc_health().serving_name("helloworld.Greeter");
-/// // tonic::transport::Server::builder().add_service(health)
-/// # drop(health);
-/// ```
-pub fn grpc_health() -> GrpcHealth {
-    GrpcHealth::following(crate::global::grpc_health_feed())
-}
-
 impl GrpcHealth {
-    fn following(feed: HealthFeed) -> GrpcHealth {
+    pub(crate) fn following(feed: HealthFeed) -> GrpcHealth {
         let responder = Arc::new(Responder::new(feed));
         GrpcHealth {
             server: HealthServer::from_arc(Arc::clone(&responder)),

@@ -38,7 +38,7 @@ impl fmt::Display for HookOutcome {
             HookOutcome::Failed(error) => write!(f, "failed: {error}"),
             HookOutcome::Panicked(message) => write!(f, "panicked: {message}"),
             HookOutcome::TimedOut(limit) => {
-                write!(f, "timed out after {}", humantime::format_duration(*limit))
+                write!(f, "timed out after {}", crate::log::human(*limit))
             }
             HookOutcome::Skipped => f.write_str("skipped: grace period spent"),
             HookOutcome::Late => f.write_str("not run: registered after teardown began"),

@@ -66,7 +66,7 @@ impl ShutdownReport {
                     HookOutcome::Completed => ("ok", None),
                     HookOutcome::Failed(error) => ("failed", Some(error.clone())),
                     HookOutcome::Panicked(message) => ("panicked", Some(message.clone())),
-                    HookOutcome::TimedOut(limit) => ("timed_out", Some(humantime::format_duration(*limit).to_string())),
+                    HookOutcome::TimedOut(limit) => ("timed_out", Some(crate::log::human(*limit).to_string())),
                     HookOutcome::Skipped => ("skipped", None),
                     HookOutcome::Late => ("late", None),
                     HookOutcome::Interrupted => ("interrupted", None),

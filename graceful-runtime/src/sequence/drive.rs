@@ -79,7 +79,7 @@ impl Controller {
         self.enter_phase(Phase::Exit);
 
         let (report, exit) = self.report(main, clock, in_flight_at_stop, drain, hooks);
-        crate::log::write_report(&report, config.report);
+        report.write(config.report);
         self.observers.publish(Event::Report(&report));
         Outcome {
             report,
