@@ -32,7 +32,6 @@ exported!(
     unready,
     health,
     register_hook,
-    reload,
     report,
     shutdown,
     shutdown_signal,

@@ -2,14 +2,12 @@
 //! the log, serving and readiness through a reload, coalescing, reloads refused once shutdown
 //! has begun, and what the `signals` and `reload_signal` keys make of SIGHUP.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use support::{free_port, Finished, Fixture, Signal, PATIENCE};
+use graceful_tests_integration::{free_port, loopback, Finished, Process, Signal, PATIENCE};
 
 /// The line that ends each reload, with every hook's outcome and time.
 const REPORT: &str = "graceful: reload in ";
@@ -21,19 +19,19 @@ fn start(
     test: &str,
     settings: &str,
     env: &[(&str, &str)],
-) -> (Fixture, SocketAddr, SocketAddr, PathBuf) {
+) -> (Process, SocketAddr, SocketAddr, PathBuf) {
     let directory = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reload");
     std::fs::create_dir_all(&directory).unwrap();
     let path = directory.join(test);
     std::fs::write(&path, settings).unwrap();
-    let health = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let health = loopback(free_port());
     let (path_text, health_text) = (path.display().to_string(), health.to_string());
     let mut env = env.to_vec();
     env.extend([
         ("RELOAD_SETTINGS", path_text.as_str()),
         ("GRACEFUL_HEALTH_ADDR", health_text.as_str()),
     ]);
-    let fixture = Fixture::start_path(env!("CARGO_BIN_EXE_reload"), &env);
+    let fixture = Process::fixture("reload", &env);
     let address = fixture.listening_address();
     fixture.wait_for_stdout("READY");
     (fixture, address, health, path)
@@ -89,7 +87,7 @@ fn sighup_runs_the_hooks_in_order_while_serving_and_staying_ready() {
     let during = (http(address, "GET", "/"), http(health, "GET", "/readyz").0);
     assert_eq!(during, ((200, "initial".into()), 200));
     assert_eq!(http(address, "POST", "/release").0, 200);
-    let report = fixture.wait_for_line(false, REPORT);
+    let report = fixture.wait_for_stderr(REPORT).text;
     assert_eq!(http(address, "GET", "/"), (200, "v2".into()));
     assert_eq!(http(health, "GET", "/readyz").0, 200);
 
@@ -104,8 +102,8 @@ fn sighup_runs_the_hooks_in_order_while_serving_and_staying_ready() {
     );
     assert!(
         finished.stdout_index("settings now v2") < finished.stdout_index("cache cleared 1"),
-        "{:?}",
-        finished.stdout
+        "{}",
+        finished.text()
     );
     finished.assert_stderr_has("graceful: reload asked for by SIGHUP");
     // The reload signal did not begin the shutdown, nor count as its first signal.
@@ -117,7 +115,7 @@ fn sighup_runs_the_hooks_in_order_while_serving_and_staying_ready() {
 fn a_failing_hook_is_reported_the_next_still_runs_and_the_old_settings_stay() {
     let (mut fixture, address, _, _) = start("failing", "bad", &[]);
     fixture.signal(Signal::SIGHUP);
-    let report = fixture.wait_for_line(false, REPORT);
+    let report = fixture.wait_for_stderr(REPORT).text;
     assert_in_order(
         &report,
         &[
@@ -183,8 +181,9 @@ fn reloads_asked_for_during_one_run_once_more_after_it() {
     fixture.signal(Signal::SIGTERM);
     let finished = fixture.wait_exit();
     finished.assert_code(0);
-    let runs: Vec<&String> = (finished.stdout.iter())
-        .filter(|line| line.starts_with("gate waiting") || line.starts_with("cache cleared"))
+    let runs: Vec<&str> = (finished.stdout.iter())
+        .map(|line| line.text.as_str())
+        .filter(|text| text.starts_with("gate waiting") || text.starts_with("cache cleared"))
         .collect();
     assert_eq!(
         runs,
@@ -196,8 +195,8 @@ fn reloads_asked_for_during_one_run_once_more_after_it() {
             "gate waiting 3",
             "cache cleared 3"
         ],
-        "{:?}",
-        finished.stdout
+        "{}",
+        finished.text()
     );
     assert_eq!(
         lines_with(&finished, REPORT).len(),
@@ -223,38 +222,35 @@ fn sighup_after_shutdown_began_is_logged_and_ignored_and_forces_nothing() {
     finished.assert_stderr_has("cause: SIGTERM");
     assert!(lines_with(&finished, "second signal").is_empty());
     assert!(
-        !finished
-            .stdout
-            .iter()
-            .any(|line| line.contains("cache cleared")),
-        "a reload hook ran during the shutdown: {:?}",
-        finished.stdout
+        finished.position("cache cleared").is_none(),
+        "a reload hook ran during the shutdown:\n{}",
+        finished.text()
     );
 }
 
 #[test]
 fn with_sighup_in_signals_sighup_shuts_down() {
-    let mut fixture = Fixture::start_path(env!("CARGO_BIN_EXE_reload_sighup_shuts_down"), &[]);
+    let mut fixture = Process::fixture("reload_sighup_shuts_down", &[]);
     fixture.wait_for_stdout("READY");
     fixture.signal(Signal::SIGHUP);
     let finished = fixture.wait_exit();
     finished.assert_code(0);
     finished.assert_stderr_has("cause: SIGHUP");
     assert!(
-        !finished.stdout.iter().any(|line| line == "reload hook ran"),
-        "{:?}",
-        finished.stdout
+        finished.position("reload hook ran").is_none(),
+        "{}",
+        finished.text()
     );
 }
 
 #[test]
 fn reload_signal_none_installs_no_handler_so_sighup_keeps_its_default_action() {
-    let mut fixture = Fixture::start_path(env!("CARGO_BIN_EXE_reload_signal_none"), &[]);
+    let mut fixture = Process::fixture("reload_signal_none", &[]);
     fixture.wait_for_stdout("READY");
     fixture.signal(Signal::SIGHUP);
     let finished = fixture.wait_exit();
     // graceful::reload() still reloads.
-    let from_code = &finished.stdout[finished.stdout_index("reloaded from code: ")];
+    let from_code = &finished.line("reloaded from code: ").text;
     assert!(from_code.contains(": from-code ok ("), "{from_code}");
     // Ended by the signal itself (no exit code): no handler, so no sequence and no report.
     assert_eq!(finished.code, None, "{}", finished.stderr);
