@@ -4,7 +4,8 @@
     feature = "serve",
     feature = "health",
     feature = "grpc",
-    feature = "tower"
+    feature = "tower",
+    feature = "tls"
 ))]
 
 /// Imports each name from the facade (a missing one does not compile) and lists it.
@@ -18,6 +19,7 @@ macro_rules! exported {
 
 exported!(
     main,
+    on_reload,
     on_shutdown,
     tracked,
     bind,
@@ -51,6 +53,8 @@ exported!(
     IntoHookResult,
     MainOutput,
     Phase,
+    ReloadError,
+    ReloadReport,
     ReportFormat,
     ShutdownReport,
     Signal,
@@ -68,6 +72,8 @@ exported!(
     TrackLayer,
     TrackService,
     TrackedFuture,
+    TlsConfig,
+    reload,
     Upgraded,
     UpgradeError,
 );

@@ -33,6 +33,8 @@ mod signals;
 mod startup;
 mod sync;
 mod systemd;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "tower")]
 mod track_layer;
 mod upgrade;
@@ -62,6 +64,8 @@ pub use grpc::GrpcHealth;
 pub use health_endpoints::{livez, readyz};
 #[cfg(feature = "serve")]
 pub use serve::{serve, HyperService, IntoHttpService, Listener, Serve, TowerService};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 #[cfg(feature = "tower")]
 pub use track_layer::{TrackLayer, TrackService, TrackedFuture};
 

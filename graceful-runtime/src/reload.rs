@@ -148,7 +148,7 @@ impl Reloads {
     }
 
     /// Adds a part that reloads itself, synchronously, before the hooks of every reload.
-    #[allow(dead_code)] // for certificates read from files, which reload with every reload
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // only certificates reload themselves
     pub(crate) fn reload_first(
         &self,
         name: String,

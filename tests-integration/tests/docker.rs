@@ -5,14 +5,15 @@
 //! scripts/docker-tests provides: without them the tests fail under `CI=true`, and are skipped
 //! loudly elsewhere.
 
-mod support;
-
 use std::time::Duration;
 
-use support::docker::{start_stuck_request, Container, DataDirectory, Image, Ports};
-use support::haproxy::{self, Haproxy, Server};
-use support::load::{database_rows, wait_for_readiness, Load, Tally};
-use support::require::require;
+use graceful_tests_integration::docker::{
+    start_stuck_request, Container, DataDirectory, Image, Ports,
+};
+use graceful_tests_integration::haproxy::{self, Haproxy, Server};
+use graceful_tests_integration::http::wait_for_readiness;
+use graceful_tests_integration::load::{assert_rows_match, database_rows, Load, Tally};
+use graceful_tests_integration::require::require;
 
 /// What `docker stop` waits by default before SIGKILL.
 const DOCKER_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,28 +22,7 @@ const DOCKER_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_TIMEOUT_SECONDS: u32 = 30;
 
 fn record(what: &str, tally: &Tally, rows: usize) {
-    println!(
-        "DOCKER {what}: sent {}, 2xx {}, non-2xx {}, errors {}, refused connects {}, rows {rows}",
-        tally.sent,
-        tally.ok_ids.len(),
-        tally.non_2xx,
-        tally.errors,
-        tally.refused
-    );
-    for failure in tally.failures.iter().take(5) {
-        println!("    {failure}");
-    }
-}
-
-/// Every 2xx has its row, and every row was answered 2xx.
-fn assert_rows_match(tally: &Tally, rows: &std::collections::BTreeSet<String>) {
-    let missing: Vec<_> = tally.ok_ids.difference(rows).collect();
-    assert!(missing.is_empty(), "2xx without a row: {missing:?}");
-    let unanswered: Vec<_> = rows.difference(&tally.ok_ids).collect();
-    assert!(
-        unanswered.is_empty(),
-        "rows written for requests that got no 2xx: {unanswered:?}"
-    );
+    println!("DOCKER {what}: rows {rows}; {tally}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,14 +39,17 @@ async fn docker_stop_under_load_exits_0_and_every_2xx_has_its_row() {
     );
     wait_for_readiness(container.ports.health_address(), 200).await;
     // Each worker ends at its first refused connect: the service has stopped accepting.
-    let load = Load::start(container.ports.address(), 16, "stop", 20);
-    load.wait_for_completed(150).await;
+    let load = Load::to(container.ports.address(), "stop")
+        .workers(16)
+        .work_ms(20)
+        .start();
+    tokio::task::block_in_place(|| load.wait_for_completed(150));
     let took = tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
-    let tally = load.finish().await;
+    let tally = tokio::task::block_in_place(|| load.finish());
     let code = container.exit_code();
     let logs = container.logs();
     drop(container);
-    let rows = database_rows(&data.database()).await;
+    let rows = database_rows(&data.database(), "stop").await;
     record(
         &format!("stop under load (docker stop took {took:?})"),
         &tally,
@@ -85,12 +68,12 @@ async fn docker_stop_under_load_exits_0_and_every_2xx_has_its_row() {
         logs.stdout_index("database pool closed") < logs.stdout_index("shutdown report"),
         "the hook's log line came after the report:\n{logs}"
     );
-    assert_eq!(tally.failed(), 0, "{:?}", tally.failures);
+    assert_eq!(tally.failed(), 0, "{tally}");
     assert!(
         tally.ok_ids.len() >= 150,
         "the load was too small to mean anything"
     );
-    assert_rows_match(&tally, &rows);
+    assert_rows_match("stop under load", &tally.ok_ids, &rows);
 }
 
 #[test]
@@ -154,7 +137,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
     }
 
     let settle = Duration::from_secs(1);
-    let load = Load::start(proxy.address(), 8, "rolling", 5);
+    let load = Load::to(proxy.address(), "rolling").workers(8).start();
     tokio::time::sleep(settle).await;
     let mut stops = Vec::new();
     for (index, name) in names.into_iter().enumerate() {
@@ -176,14 +159,15 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
         proxy.wait_until_up(name).await;
         tokio::time::sleep(settle).await;
     }
-    let tally = load.finish().await;
+    let tally = tokio::task::block_in_place(|| load.finish());
+    let servers = proxy.servers().await;
     for container in &containers {
         tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
         assert_eq!(container.exit_code(), 0, "{}", container.logs());
     }
     drop(containers);
     drop(proxy);
-    let rows = database_rows(&data.database()).await;
+    let rows = database_rows(&data.database(), "rolling").await;
     record(
         &format!("rolling restart ({})", stops.join(", ")),
         &tally,
@@ -192,15 +176,14 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
 
     assert!(
         tally.ok_ids.len() > 100,
-        "too little load to mean anything: {tally:?}"
+        "too little load to mean anything: {tally}\n{servers}"
     );
     assert_eq!(
         (tally.failed(), tally.refused),
         (0, 0),
-        "requests lost: {:?}",
-        tally.failures
+        "requests lost: {tally}\n{servers}"
     );
-    assert_rows_match(&tally, &rows);
+    assert_rows_match("rolling restart", &tally.ok_ids, &rows);
 }
 
 /// Runs the image with `env` on top, holds a request that never finishes, and `docker stop`s it
@@ -208,7 +191,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
 fn default_docker_stop_during_a_long_drain(
     name: &str,
     env: &[(&str, &str)],
-) -> (i32, Duration, support::docker::Logs) {
+) -> (i32, Duration, graceful_tests_integration::docker::Logs) {
     let image = Image::get().expect("checked by the caller");
     let data = DataDirectory::new(name);
     let container = Container::run(

@@ -1,23 +1,18 @@
 //! `examples/service` through a shutdown, as its clients see it: real processes, real sockets,
 //! a real SQLite database, real SIGTERM. Loads are bounded and stay on loopback.
 
-mod support;
-
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use graceful_tests_integration::http::{get, wait_for_readiness, Answer, Connection};
+use graceful_tests_integration::load::{assert_rows_match, database_rows, Load, Tally};
+use graceful_tests_integration::{Process, Signal, PATIENCE};
 use http_body_util::BodyExt;
-use hyper::StatusCode;
-use support::load::{database_rows, get, post_item, wait_for_readiness, Answer, Connection};
-use support::{Fixture, Signal, PATIENCE};
 
 /// A running `examples/service`, with its addresses read from its own log lines.
 struct Service {
-    process: Fixture,
+    process: Process,
     address: SocketAddr,
     health: SocketAddr,
     database: PathBuf,
@@ -47,9 +42,10 @@ impl Service {
             ("DATABASE_URL", database_url.as_str()),
         ];
         all_env.extend_from_slice(env);
-        let process = Fixture::start("service", &all_env);
+        let process = Process::fixture("service", &all_env);
         let address = process
-            .wait_for_line(true, "listening address=")
+            .wait_for_stdout("listening address=")
+            .text
             .split("address=")
             .nth(1)
             .unwrap()
@@ -57,7 +53,8 @@ impl Service {
             .parse()
             .unwrap();
         let health = process
-            .wait_for_line(false, "health endpoint listening on http://")
+            .wait_for_stderr("health endpoint listening on http://")
+            .text
             .split("http://")
             .nth(1)
             .unwrap()
@@ -85,96 +82,23 @@ async fn get_once(address: SocketAddr, path: &str) -> Answer {
         .unwrap()
 }
 
-/// What happened to each request of a trial.
-#[derive(Default)]
-struct Tally {
-    sent: usize,
-    ok_ids: BTreeSet<String>,
-    non_2xx: usize,
-    errors: usize,
-}
-
 /// One trial: a bounded concurrent load of POSTs, SIGTERM mid-load, then the checks.
 async fn zero_loss_trial(trial: usize) -> (Tally, usize) {
-    const WORKERS: usize = 16;
-    const MAX_REQUESTS: usize = 400;
-    const SIGTERM_AFTER: usize = 120;
-
     let mut service = Service::start(&format!("trial{trial}"), &[("GRACEFUL_PRE_STOP", "500ms")]);
     wait_for_readiness(service.health, 200).await;
-    let address = service.address;
-    let started = Arc::new(AtomicUsize::new(0));
-    let completed = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|worker| {
-            let (started, completed, stop) = (started.clone(), completed.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut outcomes: BTreeMap<String, Result<StatusCode, String>> = BTreeMap::new();
-                let mut connection: Option<Connection> = None;
-                while !stop.load(Ordering::Relaxed)
-                    && started.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS
-                {
-                    let id = format!("t{trial}-w{worker}-{}", outcomes.len());
-                    if connection.is_none() {
-                        match Connection::open(address).await {
-                            Ok(opened) => connection = Some(opened),
-                            Err(error) => {
-                                // The listener is gone: stop-accepting has come.
-                                outcomes.insert(id, Err(format!("connect: {error}")));
-                                break;
-                            }
-                        }
-                    }
-                    let outcome = connection.as_mut().unwrap().send(post_item(&id, 20)).await;
-                    match outcome {
-                        Ok(answer) => {
-                            if answer.closes {
-                                connection = None;
-                            }
-                            outcomes.insert(id, Ok(answer.status));
-                        }
-                        Err(error) => {
-                            connection = None;
-                            outcomes.insert(id, Err(error.to_string()));
-                        }
-                    }
-                    completed.fetch_add(1, Ordering::Relaxed);
-                }
-                outcomes
-            })
-        })
-        .collect();
-
+    let tag = format!("t{trial}");
+    // Each worker ends at its first refused connection: the listener is gone, stop-accepting
+    // has come.
+    let load = Load::to(service.address, &tag)
+        .workers(16)
+        .work_ms(20)
+        .at_most(400)
+        .start();
     // SIGTERM mid-load: once a good share of the requests has completed.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while completed.load(Ordering::Relaxed) < SIGTERM_AFTER {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the load never got going"
-        );
-        tokio::task::yield_now().await;
-    }
+    tokio::task::block_in_place(|| load.wait_for_completed(120));
     service.process.signal(Signal::SIGTERM);
+    let tally = tokio::task::block_in_place(|| load.join());
 
-    let mut tally = Tally::default();
-    for worker in workers {
-        for (id, outcome) in tokio::time::timeout(PATIENCE, worker)
-            .await
-            .expect("a worker hung")
-            .unwrap()
-        {
-            tally.sent += 1;
-            match outcome {
-                Ok(status) if status.is_success() => {
-                    tally.ok_ids.insert(id);
-                }
-                Ok(_) => tally.non_2xx += 1,
-                Err(_) => tally.errors += 1,
-            }
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
     let database = service.database.clone();
     let finished = tokio::task::spawn_blocking(move || service.process.wait_exit())
         .await
@@ -186,26 +110,10 @@ async fn zero_loss_trial(trial: usize) -> (Tally, usize) {
         pool_closed < report,
         "the hook's log line came after the report"
     );
-    assert!(
-        finished
-            .stdout
-            .iter()
-            .any(|line| line.contains("close-database-pool: ok")),
-        "{:#?}",
-        finished.stdout
-    );
+    finished.line("close-database-pool: ok");
 
-    let rows = database_rows(&database).await;
-    let missing: Vec<_> = tally.ok_ids.difference(&rows).collect();
-    assert!(
-        missing.is_empty(),
-        "trial {trial}: 2xx without a row: {missing:?}"
-    );
-    let unanswered: Vec<_> = rows.difference(&tally.ok_ids).collect();
-    assert!(
-        unanswered.is_empty(),
-        "trial {trial}: rows written for requests that got no 2xx: {unanswered:?}"
-    );
+    let rows = database_rows(&database, &tag).await;
+    assert_rows_match(&format!("trial {trial}"), &tally.ok_ids, &rows);
     (tally, rows.len())
 }
 
@@ -214,14 +122,8 @@ async fn sigterm_mid_load_loses_nothing_over_three_trials() {
     for trial in 0..3 {
         let (tally, rows) = zero_loss_trial(trial).await;
         // The figures of each trial, for the record (cargo test -- --nocapture).
-        println!(
-            "trial {trial}: sent {}, 2xx {}, non-2xx {}, errors {}, rows {rows}",
-            tally.sent,
-            tally.ok_ids.len(),
-            tally.non_2xx,
-            tally.errors
-        );
-        assert_eq!(tally.non_2xx, 0, "trial {trial}");
+        println!("trial {trial}: rows {rows}; {tally}");
+        assert_eq!(tally.non_2xx, 0, "trial {trial}: {tally}");
         assert!(
             tally.ok_ids.len() >= 120,
             "trial {trial}: the load was too small to mean anything"
@@ -309,7 +211,7 @@ async fn a_stuck_request_is_named_at_the_drain_timeout_and_the_process_exits_1()
         .unwrap();
     finished.assert_code(1);
     finished.assert_exited_within(Duration::from_secs(5), "with a 5s grace, the process");
-    let report = finished.stdout.join("\n");
+    let report = finished.text();
     assert!(report.contains("drain timed out"), "{report}");
     assert!(report.contains("service::handlers::stuck x1"), "{report}");
     assert!(report.contains("http x1"), "{report}");
@@ -321,7 +223,7 @@ async fn a_stuck_request_is_named_at_the_drain_timeout_and_the_process_exits_1()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_event_stream_ends_at_stop_accepting_instead_of_holding_the_exit() {
-    let mut server = Fixture::start("streaming", &[("LISTEN_ADDR", "127.0.0.1:0")]);
+    let mut server = Process::fixture("streaming", &[("LISTEN_ADDR", "127.0.0.1:0")]);
     let address = server.listening_address();
     let mut connection = Connection::open(address).await.unwrap();
     let response = connection.send_streaming(get("/events")).await.unwrap();

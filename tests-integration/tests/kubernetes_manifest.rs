@@ -4,8 +4,6 @@
 //! `terminationGracePeriodSeconds`. No kubelet runs here: this is what can be checked without
 //! one.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::Value;
@@ -40,7 +38,10 @@ fn seconds(value: &Value, what: &str) -> Duration {
 #[test]
 fn the_manifest_timings_nest() {
     let Some(manifest) = manifest() else {
-        support::require::require("/usr/bin/python3 with PyYAML (Debian python3-yaml)", false);
+        graceful_tests_integration::require::require(
+            "/usr/bin/python3 with PyYAML (Debian python3-yaml)",
+            false,
+        );
         return;
     };
     let pod = &manifest["spec"]["template"]["spec"];

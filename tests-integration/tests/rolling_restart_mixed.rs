@@ -10,24 +10,17 @@
 //! Needs HAProxy, Debian's python3-websockets and the venv of `scripts/python-grpc-env`: run
 //! `scripts/rolling-restart`. Missing ones fail the test under `CI=true`, else skip it loudly.
 
-mod support;
-
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::clients::{require_python_module, Client, ClientOutput};
-use support::haproxy::{self, Haproxy, Server};
-use support::require::require;
-use support::{fixture_path, free_port, Fixture};
+use graceful_tests_integration::clients::{
+    grpc_python, require_grpc_python, require_python_module,
+};
+use graceful_tests_integration::haproxy::{self, Haproxy, Server};
+use graceful_tests_integration::load::{database_rows, Load, Refusals, Tally};
+use graceful_tests_integration::require::require;
+use graceful_tests_integration::{free_port, loopback, Finished, Process, FIRST_FEW};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -65,8 +58,8 @@ enum Variant {
 impl Variant {
     fn binary(self) -> &'static str {
         match self {
-            Variant::Plain => fixture_path("plain_service"),
-            _ => fixture_path("restart_service"),
+            Variant::Plain => "plain_service",
+            _ => "restart_service",
         }
     }
 
@@ -88,7 +81,7 @@ struct Instance {
     port: u16,
     /// The plain service answers `/readyz` on a port of its own; restart_service on its own port.
     health_port: Option<u16>,
-    process: Option<Fixture>,
+    process: Option<Process>,
     pid: String,
 }
 
@@ -104,7 +97,7 @@ impl Instance {
     }
 
     fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        loopback(self.port)
     }
 
     fn start(&mut self, variant: Variant, database: &Path) {
@@ -123,11 +116,11 @@ impl Instance {
             Variant::GracefulWithoutPreStop => env.push(("GRACEFUL_PRE_STOP", "0s")),
             Variant::Plain => {}
         }
-        let process = Fixture::start_path(variant.binary(), &env);
+        let process = Process::fixture(variant.binary(), &env);
         process.wait_for_stdout("listening");
         if variant.all_clients() {
-            let line = process.wait_for_line(true, "pid ");
-            self.pid = line.trim_start_matches("pid ").trim().to_owned();
+            let line = process.wait_for_stdout("pid ");
+            self.pid = line.text.trim_start_matches("pid ").trim().to_owned();
         }
         self.process = Some(process);
     }
@@ -135,128 +128,6 @@ impl Instance {
     fn stop(&mut self) {
         self.process.take().unwrap().stop_instance(self.name);
     }
-}
-
-/// What the HTTP workers of one protocol saw.
-#[derive(Default, Debug)]
-struct Tally {
-    sent: usize,
-    ok_ids: BTreeSet<String>,
-    non_2xx: usize,
-    errors: usize,
-    /// Each failure: the request id and its status or error.
-    failures: Vec<String>,
-}
-
-impl Tally {
-    fn add(&mut self, part: Tally) {
-        self.sent += part.sent;
-        self.non_2xx += part.non_2xx;
-        self.errors += part.errors;
-        self.ok_ids.extend(part.ok_ids);
-        self.failures.extend(part.failures);
-    }
-
-    fn failed(&self) -> usize {
-        self.non_2xx + self.errors
-    }
-}
-
-/// A sender on one connection to HAProxy, of either protocol.
-enum Sender {
-    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
-    Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
-}
-
-async fn connect(address: SocketAddr, http2: bool) -> Result<Sender, String> {
-    let stream = tokio::net::TcpStream::connect(address)
-        .await
-        .map_err(|error| format!("connect: {error}"))?;
-    if http2 {
-        // h2c with prior knowledge: HAProxy's `bind ... proto h2`.
-        let (sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .map_err(|error| format!("handshake: {error}"))?;
-        tokio::spawn(connection);
-        Ok(Sender::Http2(sender))
-    } else {
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| format!("handshake: {error}"))?;
-        tokio::spawn(connection);
-        Ok(Sender::Http1(sender))
-    }
-}
-
-/// One worker: a connection to HAProxy, POSTing a new row after each answer until told to stop;
-/// a new connection only after an error.
-async fn worker(
-    address: SocketAddr,
-    http2: bool,
-    name: String,
-    started: Instant,
-    stop: Arc<AtomicBool>,
-) -> Tally {
-    let mut tally = Tally::default();
-    let mut sender: Option<Sender> = None;
-    while !stop.load(Ordering::Relaxed) {
-        let id = format!("{name}-{}", tally.sent);
-        tally.sent += 1;
-        if sender.is_none() {
-            match connect(address, http2).await {
-                Ok(opened) => sender = Some(opened),
-                Err(error) => {
-                    tally.errors += 1;
-                    let at = started.elapsed();
-                    tally.failures.push(format!("{id} at {at:.1?}: {error}"));
-                    continue;
-                }
-            }
-        }
-        let body = Full::new(Bytes::from(format!(r#"{{"id":"{id}","body":"mixed"}}"#)));
-        // HTTP/2 takes its :authority and :scheme from the URI.
-        let request = Request::post("http://localhost/items?work_ms=5")
-            .header("content-type", "application/json");
-        let request = if http2 {
-            request.body(body)
-        } else {
-            request.header("host", "localhost").body(body)
-        }
-        .unwrap();
-        let result = async {
-            let response = match sender.as_mut().unwrap() {
-                Sender::Http1(sender) => {
-                    sender.ready().await?;
-                    sender.send_request(request).await?
-                }
-                Sender::Http2(sender) => {
-                    sender.ready().await?;
-                    sender.send_request(request).await?
-                }
-            };
-            let status = response.status();
-            response.into_body().collect().await?;
-            Ok::<_, hyper::Error>(status)
-        }
-        .await;
-        let at = started.elapsed();
-        match result {
-            Ok(status) if status.is_success() => {
-                tally.ok_ids.insert(id);
-            }
-            Ok(status) => {
-                tally.non_2xx += 1;
-                tally.failures.push(format!("{id} at {at:.1?}: {status}"));
-            }
-            Err(error) => {
-                tally.errors += 1;
-                tally.failures.push(format!("{id} at {at:.1?}: {error}"));
-                sender = None;
-            }
-        }
-    }
-    tally
 }
 
 /// WebSocket sessions and SSE subscribers through HAProxy, in one Python process (Debian's
@@ -404,7 +275,7 @@ async def main():
         thread.join()
     print("result ws " + " ".join("%s=%d" % pair for pair in ws.items()), flush=True)
     print("result sse " + " ".join("%s=%d" % pair for pair in sse.items()), flush=True)
-    for text in failures[:20]:
+    for text in failures[:5]:
         print("failure " + text, flush=True)
 
 asyncio.run(main())
@@ -480,17 +351,12 @@ for thread in threads:
     thread.join()
 codes = ",".join("%s:%d" % pair for pair in sorted(state["codes"].items())) or "none"
 print("result grpc made=%d ok=%d failed=%d codes=%s" % (state["made"], state["ok"], state["failed"], codes), flush=True)
-for text in state["failures"][:20]:
+for text in state["failures"][:5]:
     print("failure " + text, flush=True)
 "#;
 
-fn grpc_python() -> String {
-    std::env::var("GRACEFUL_PYTHON")
-        .unwrap_or_else(|_| "/var/lib/graceful-python/venv/bin/python".to_owned())
-}
-
 /// The numbers of the `result KIND key=value…` line of a client's output.
-fn result_fields(output: &ClientOutput, kind: &str) -> Vec<(String, String)> {
+fn result_fields(output: &Finished, kind: &str) -> Vec<(String, String)> {
     let line = output.line(&format!("result {kind} "));
     line.text
         .split(' ')
@@ -521,13 +387,20 @@ struct Run {
     client_failures: Vec<String>,
     restarts: usize,
     wall: Duration,
+    /// What HAProxy's stats page said about each server at the end of the run.
+    haproxy: String,
 }
 
 impl Run {
-    /// Failures of every kind: non-2xx and resets, lost or abnormally closed WebSocket
-    /// messages, lost or cut SSE events, failed RPCs, and 2xx writes without their row.
+    /// Failures of every kind: non-2xx, resets and refused connections, lost or abnormally
+    /// closed WebSocket messages, lost or cut SSE events, failed RPCs, and 2xx writes without
+    /// their row.
     fn failures(&self) -> usize {
-        let mut failures = self.http1.failed() + self.http2.failed() + self.missing_rows;
+        let mut failures = self.http1.failed()
+            + self.http1.refused
+            + self.http2.failed()
+            + self.http2.refused
+            + self.missing_rows;
         if !self.websocket.is_empty() {
             failures += ["lost", "abnormal_closes", "connect_errors"]
                 .iter()
@@ -553,12 +426,13 @@ impl Run {
         );
         for (name, tally) in [("http/1.1", &self.http1), ("http/2", &self.http2)] {
             println!(
-                "  {name:<10} {:>8} {:>8} {:>8}  non-2xx {}, resets/errors {}",
+                "  {name:<10} {:>8} {:>8} {:>8}  non-2xx {}, resets/errors {}, refused {}",
                 tally.sent,
                 tally.ok_ids.len(),
-                tally.failed(),
+                tally.failed() + tally.refused,
                 tally.non_2xx,
-                tally.errors
+                tally.errors,
+                tally.refused
             );
         }
         println!(
@@ -614,15 +488,21 @@ impl Run {
                 grpc("failed")
             );
         }
-        let failures = self
-            .http1
-            .failures
-            .iter()
-            .chain(&self.http2.failures)
-            .chain(&self.client_failures);
-        for failure in failures.take(12) {
-            println!("    {failure}");
+        if self.failures() > 0 {
+            println!("  the first failures: {}", self.first_failures());
+            println!("{}", self.haproxy);
         }
+    }
+
+    /// The first few failures of HTTP clients, then of the others, for a message.
+    fn first_failures(&self) -> String {
+        let first: Vec<&str> = (self.http1.failures.iter())
+            .chain(&self.http2.failures)
+            .chain(&self.client_failures)
+            .take(FIRST_FEW)
+            .map(String::as_str)
+            .collect();
+        first.join("; ")
     }
 }
 
@@ -648,25 +528,21 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         haproxy.wait_until_up(instance.name).await;
     }
 
-    let started = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let http1_address = haproxy.address();
-    let http2_address = haproxy.h2_address();
-    let spawn = |address, http2, workers: usize, protocol: &str| -> Vec<_> {
-        (0..workers)
-            .map(|index| {
-                let name = format!("{tag}-{protocol}-w{index}");
-                tokio::spawn(worker(address, http2, name, started, stop.clone()))
-            })
-            .collect()
-    };
-    let http1_workers = spawn(http1_address, false, HTTP1_WORKERS, "h1");
-    let http2_workers = spawn(http2_address, true, HTTP2_WORKERS, "h2");
+    // A connection refused by HAProxy is a failure here, and tried again like any other.
+    let http1 = Load::to(haproxy.address(), &format!("{tag}-h1"))
+        .workers(HTTP1_WORKERS)
+        .on_refusal(Refusals::Retry)
+        .start();
+    let http2 = Load::to(haproxy.h2_address(), &format!("{tag}-h2"))
+        .workers(HTTP2_WORKERS)
+        .http2()
+        .on_refusal(Refusals::Retry)
+        .start();
     let mut streams = None;
     let mut grpc = None;
     if variant.all_clients() {
         let port = haproxy.port.to_string();
-        let client = Client::python(
+        let client = Process::python(
             "websocket and sse clients",
             STREAMS,
             &[
@@ -676,23 +552,18 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
                 &SSE_SUBSCRIBERS.to_string(),
             ],
         );
-        client.wait_for_line("started");
+        client.wait_for_stdout("started");
         streams = Some(client);
         let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grpc");
         let target = format!("ipv4:{},{}", instances[0].address(), instances[1].address());
-        let client = Client::start(
-            "grpc client",
+        let workers = GRPC_WORKERS.to_string();
+        let client = Process::python_with(
             &grpc_python(),
-            &[
-                "-u",
-                "-c",
-                GRPC,
-                proto_dir,
-                &target,
-                &GRPC_WORKERS.to_string(),
-            ],
+            "grpc client",
+            GRPC,
+            &[proto_dir, &target, &workers],
         );
-        client.wait_for_line("started");
+        client.wait_for_stdout("started");
         grpc = Some(client);
     }
 
@@ -708,7 +579,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         if let Some(grpc) = &mut grpc {
             grpc.tell(&format!("serving {} {}", instance.address(), instance.pid));
             let answer =
-                tokio::task::block_in_place(|| grpc.wait_for_nth_line("serving ", turn + 1));
+                tokio::task::block_in_place(|| grpc.wait_for_nth_stdout("serving ", turn + 1));
             assert!(
                 answer.text.ends_with(&format!("{} yes", instance.pid)),
                 "restart {turn}: gRPC never had {} in rotation: {answer:?}",
@@ -717,21 +588,15 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         }
         tokio::time::sleep(settle()).await;
     }
-    stop.store(true, Ordering::Relaxed);
-
     let mut run = Run {
         restarts,
+        http1: tokio::task::block_in_place(|| http1.finish()),
+        http2: tokio::task::block_in_place(|| http2.finish()),
         ..Run::default()
     };
-    for worker in http1_workers {
-        run.http1.add(worker.await.unwrap());
-    }
-    for worker in http2_workers {
-        run.http2.add(worker.await.unwrap());
-    }
     for (client, kinds) in [(streams, &["ws", "sse"][..]), (grpc, &["grpc"][..])] {
         let Some(client) = client else { continue };
-        let output = tokio::task::block_in_place(|| client.finish());
+        let output = tokio::task::block_in_place(|| client.wait_exit());
         for kind in kinds {
             let fields = result_fields(&output, kind);
             match *kind {
@@ -748,21 +613,13 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
                 .map(str::to_owned),
         );
     }
+    run.haproxy = haproxy.servers().await;
     for instance in &mut instances {
         tokio::task::block_in_place(|| instance.stop());
     }
     drop(haproxy);
 
-    use sqlx::Connection as _;
-    let mut connection =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
-            .await
-            .unwrap();
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM items")
-        .fetch_all(&mut connection)
-        .await
-        .unwrap();
-    let rows: BTreeSet<String> = ids.into_iter().filter(|id| id.starts_with(tag)).collect();
+    let rows = database_rows(&database, tag).await;
     run.rows = rows.len();
     run.missing_rows = run
         .http1
@@ -771,7 +628,6 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         .chain(&run.http2.ok_ids)
         .filter(|id| !rows.contains(*id))
         .count();
-    drop(connection);
     let _ = std::fs::remove_dir_all(&directory);
     run.wall = began.elapsed();
     run
@@ -784,21 +640,7 @@ fn requirements() -> Option<PathBuf> {
     if !require(need, haproxy.is_some()) {
         return None;
     }
-    if !require_python_module("websockets", "python3-websockets") {
-        return None;
-    }
-    let python = grpc_python();
-    let grpc = Command::new(&python)
-        .args([
-            "-c",
-            "import grpc, grpc_health.v1.health_pb2_grpc, grpc_tools",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    let need = format!("{python} with grpcio, grpcio-health-checking and grpcio-tools (scripts/python-grpc-env makes it)");
-    if !require(&need, grpc) {
+    if !require_python_module("websockets", "python3-websockets") || !require_grpc_python() {
         return None;
     }
     haproxy
@@ -830,7 +672,13 @@ async fn rolling_restarts_with_every_kind_of_client_fail_nothing() {
     assert!(number(&graceful.websocket, "echoed") > 0);
     assert!(number(&graceful.sse, "complete") > 0);
     assert!(number(&graceful.grpc, "ok") > 0);
-    assert_eq!(graceful.failures(), 0, "graceful failed: {graceful:#?}");
+    assert_eq!(
+        graceful.failures(),
+        0,
+        "graceful failed (the table above has the counts); the first failures: {}\n{}",
+        graceful.first_failures(),
+        graceful.haproxy
+    );
     assert_eq!(
         graceful.rows,
         graceful.http1.ok_ids.len() + graceful.http2.ok_ids.len()

@@ -2,13 +2,11 @@
 //! every streamed body must still arrive whole. Body sizes are swept, since which one would be
 //! cut depends on how much the kernel's socket buffers and hyper's own buffer hold.
 
-mod support;
-
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use support::{Fixture, Signal, PATIENCE};
+use graceful_tests_integration::{Process, Signal, PATIENCE};
 
 /// `serve`'s default first-request window, which serve_app keeps.
 const FIRST_REQUEST_WINDOW: Duration = Duration::from_secs(1);
@@ -111,7 +109,7 @@ fn read_into(reader: &mut impl BufRead, received: &mut Received) -> io::Result<(
 #[test]
 fn bodies_read_after_the_first_request_window_arrive_whole() {
     let sizes: Vec<usize> = (0..28).map(|step| 1024 * KIB + step * 256 * KIB).collect();
-    let mut app = Fixture::start(
+    let mut app = Process::fixture(
         "serve_app",
         &[
             ("SERVER", "serve"),

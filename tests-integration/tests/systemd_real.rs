@@ -1,7 +1,8 @@
 //! The example service (and a small fixture, src/bin/systemd_service.rs) under a REAL systemd
 //! manager, driven by real `systemctl`: Type=notify start, stop under load, EXTEND_TIMEOUT_USEC
 //! past TimeoutStopSec, graceful's own deadline, a frozen process left to systemd, the
-//! watchdog, Restart=on-failure, and restarts behind deploy/graceful-service.socket.
+//! watchdog, Restart=on-failure, restarts behind deploy/graceful-service.socket, and
+//! `systemctl reload` under load.
 //!
 //! Each test installs deploy/graceful-service.service as it ships, under a name of its own,
 //! with a drop-in that changes paths and ports and the settings the test is about, nothing else.
@@ -10,13 +11,14 @@
 //! `Result`, ExecStopPost's `$SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS`, and the journal's
 //! monotonic timestamps.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::systemd::{
-    count_lines, find_line, get, post, rows, seconds, wait_until, Container, HeldRequest, Load,
-    Tally, TestUnit,
+use graceful_tests_integration::http::{blocking_request, HeldRequest};
+use graceful_tests_integration::load::{
+    assert_every_2xx_has_its_row, blocking_database_rows, Load, LoadOptions, Refusals, Tally,
+};
+use graceful_tests_integration::systemd::{
+    count_lines, find_line, seconds, wait_until, Container, TestUnit,
 };
 
 /// How long a unit may take to start, or a state to show up: only reached when broken.
@@ -32,6 +34,13 @@ fn timed(container: &Container, args: &[&str]) -> Duration {
     let started = Instant::now();
     container.systemctl(args);
     started.elapsed()
+}
+
+/// CLOCK_MONOTONIC now: the clock of systemd's `…TimestampMonotonic` properties and of the
+/// journal, which the container shares with the host.
+fn monotonic_now() -> Duration {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    Duration::from(now)
 }
 
 /// The result ExecStopPost recorded last: `RESULT/CODE/STATUS`.
@@ -57,9 +66,10 @@ fn systemctl_start_returns_only_once_ready_was_called() {
         &["Environment=READY_GATE={dir}/gate"],
     );
     let mut start = container.spawn_systemctl(&["start", &unit.name]);
+    // The state under test: the process runs, has bound its port (the kernel takes a
+    // connection), and holds ready() back. systemctl must still be waiting.
     container.wait_for_journal(&unit.name, "waiting for the ready gate", SLOW);
-    // The process runs, listens, and has not called ready(): systemctl must still be waiting.
-    std::thread::sleep(Duration::from_millis(1500));
+    std::net::TcpStream::connect(unit.address()).expect("the fixture listens before ready()");
     assert!(
         start.try_wait().unwrap().is_none(),
         "systemctl start returned before graceful::ready()"
@@ -67,6 +77,7 @@ fn systemctl_start_returns_only_once_ready_was_called() {
     assert_eq!(container.show(&unit.name, "ActiveState"), "activating");
     assert_eq!(container.show(&unit.name, "SubState"), "start");
 
+    let gate_opened = monotonic_now();
     std::fs::write(unit.directory.join("gate"), "").unwrap();
     let opened = Instant::now();
     let mut status = None;
@@ -80,8 +91,16 @@ fn systemctl_start_returns_only_once_ready_was_called() {
         "systemctl start: {status:?}"
     );
     assert_eq!(container.show(&unit.name, "ActiveState"), "active");
+    // systemd's own stamp, on the same CLOCK_MONOTONIC: the unit became active only after the
+    // gate opened, however late the checks above ran.
+    let active_since = Duration::from_micros(
+        container
+            .show(&unit.name, "ActiveEnterTimestampMonotonic")
+            .parse()
+            .unwrap(),
+    );
     let status_text = container.show(&unit.name, "StatusText");
-    assert_eq!(get(unit.address(), "/"), Ok(200));
+    assert_eq!(blocking_request(unit.address(), "GET", "/"), Ok(200));
 
     let journal = container.journal(&unit.name);
     let ready = journal
@@ -90,16 +109,24 @@ fn systemctl_start_returns_only_once_ready_was_called() {
         .expect("the fixture's `ready` line");
     let started = find_line(&journal, "Started ").expect("systemd's `Started` line");
     println!(
-        "START: systemctl start blocked 1.5 s while ready() was held back (activating/start); \
-         returned {} after the gate opened; StatusText {status_text:?}; journal: `ready` at \
-         {:.3}, systemd `Started` at {:.3}",
+        "START: systemctl start still waiting (activating/start) while the process listened and \
+         held ready() back; gate opened at {:.3}, unit active at {:.3}, systemctl returned {} \
+         after the gate; StatusText {status_text:?}; journal: `ready` at {:.3}, systemd \
+         `Started` at {:.3}",
+        gate_opened.as_secs_f64(),
+        active_since.as_secs_f64(),
         seconds(returned_after),
         ready.at,
         started.at
     );
     assert!(
-        returned_after < Duration::from_secs(1),
-        "systemctl start took {returned_after:?} after ready()"
+        active_since > gate_opened,
+        "the unit became active at {active_since:?}, before the gate opened at {gate_opened:?}"
+    );
+    // Released by ready(), not by a timeout: far below the 90 s TimeoutStartSec.
+    assert!(
+        returned_after < Duration::from_secs(10),
+        "systemctl start took {returned_after:?} after the gate opened"
     );
 
     container.systemctl(&["stop", &unit.name]);
@@ -116,15 +143,15 @@ fn stop_under_load_ends_in_success_with_the_report_in_the_journal() {
     let unit = TestUnit::install(&container, "stop", "service", &[]);
     let start_took = timed(&container, &["start", &unit.name]);
     // Ready means serving: the first request after `systemctl start` is answered.
-    assert_eq!(get(unit.address(), "/items"), Ok(200));
+    assert_eq!(blocking_request(unit.address(), "GET", "/items"), Ok(200));
 
-    let load = Load::start(unit.address(), "stop", 4, 20);
-    std::thread::sleep(Duration::from_secs(1));
+    let load = clients_of(&unit, "stop").workers(4).work_ms(20).start();
+    load.wait_for_completed(40);
     let stop_took = timed(&container, &["stop", &unit.name]);
     let tally = load.finish();
 
     let result = last_stop(&unit);
-    let rows = rows(&unit.database(), "stop");
+    let rows = blocking_database_rows(&unit.database(), "stop");
     let journal = container.journal(&unit.name);
     println!(
         "STOP UNDER LOAD: start {}, stop {} (pre-stop 2 s); ExecStopPost {result}; the clients \
@@ -151,10 +178,9 @@ fn stop_under_load_ends_in_success_with_the_report_in_the_journal() {
             container.journal_text(&unit.name)
         );
     }
-    assert_eq!(tally.failed, 0, "requests failed: {:?}", tally.failures);
-    assert!(tally.ok_ids.len() > 20, "too little load: {tally:?}");
-    let lost: Vec<_> = tally.ok_ids.difference(&rows).collect();
-    assert!(lost.is_empty(), "answered 2xx without a row: {lost:?}");
+    assert_eq!(tally.failed(), 0, "requests failed: {tally}");
+    assert!(tally.ok_ids.len() > 20, "too little load: {tally}");
+    assert_every_2xx_has_its_row("stop under load", &tally.ok_ids, &rows);
 }
 
 #[test]
@@ -255,7 +281,7 @@ fn a_wedged_runtime_is_ended_by_gracefuls_watchdog_thread_at_grace_and_a_half_se
         &["TimeoutStopSec=1s", "Environment=GRACEFUL_GRACE=2s"],
     );
     container.systemctl(&["start", &unit.name]);
-    assert_eq!(post(unit.address(), "/wedge"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/wedge"), Ok(202));
     container.wait_for_journal(&unit.name, "wedging the runtime", SLOW);
     let stop_took = timed(&container, &["stop", &unit.name]);
 
@@ -361,7 +387,7 @@ fn the_watchdog_keeps_a_fed_service_up_and_kills_a_wedged_one() {
         0
     );
 
-    assert_eq!(post(unit.address(), "/wedge"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/wedge"), Ok(202));
     let wedged = container.wait_for_journal(&unit.name, "wedging the runtime", SLOW);
     let fired = container.wait_for_journal(&unit.name, "Watchdog timeout", SLOW);
     // Killed, then brought back by Restart=on-failure.
@@ -406,7 +432,7 @@ fn restart_on_failure_restarts_only_failures_systemd_did_not_ask_for() {
     container.systemctl(&["start", &unit.name]);
 
     // graceful::shutdown_with(1, ..): restarted.
-    assert_eq!(post(unit.address(), "/exit/1"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/exit/1"), Ok(202));
     let timeline = unit.wait_for_timeline(3, SLOW);
     assert_eq!(timeline[1..], ["stop exit-code/exited/1", "start"]);
     container.wait_for_property(&unit.name, "ActiveState", "active", SLOW);
@@ -422,7 +448,7 @@ fn restart_on_failure_restarts_only_failures_systemd_did_not_ask_for() {
     let after_sigterm = container.show(&unit.name, "NRestarts");
 
     // A clean exit of its own: not restarted.
-    assert_eq!(post(unit.address(), "/exit/0"), Ok(202));
+    assert_eq!(blocking_request(unit.address(), "POST", "/exit/0"), Ok(202));
     unit.wait_for_timeline(6, SLOW);
     std::thread::sleep(quiet);
     let timeline = unit.timeline();
@@ -477,8 +503,8 @@ fn restarts_under_load(container: &Container, case: &str, with_socket: bool) -> 
         container.systemctl(&["start", socket]);
     }
     container.systemctl(&["start", &unit.name]);
-    let load = Load::start(unit.address(), case, 8, 5);
-    std::thread::sleep(Duration::from_secs(1));
+    let load = clients_of(&unit, case).workers(8).work_ms(5).start();
+    load.wait_for_completed(50);
     let mut slowest = Duration::ZERO;
     for _ in 0..RESTARTS {
         // The deploy unit keeps systemd's start limit (5 starts in 10 s), which exists to stop
@@ -519,12 +545,8 @@ fn restarts_under_load(container: &Container, case: &str, with_socket: bool) -> 
         expected,
         "{case}: adopted, bound here"
     );
-    let rows = rows(&unit.database(), case);
-    let lost: Vec<_> = tally.ok_ids.difference(&rows).collect();
-    assert!(
-        lost.is_empty(),
-        "{case}: answered 2xx without a row: {lost:?}"
-    );
+    let rows = blocking_database_rows(&unit.database(), case);
+    assert_every_2xx_has_its_row(case, &tally.ok_ids, &rows);
     Trial {
         rows: rows.len(),
         tally,
@@ -545,7 +567,7 @@ fn table_row(name: &str, tally: &Tally, rows: usize) -> String {
         "{name:<28} {:>6} {:>6} {:>7} {:>8} {:>6}",
         tally.sent,
         tally.ok_ids.len(),
-        tally.failed,
+        tally.failed(),
         tally.refused,
         rows
     )
@@ -587,9 +609,10 @@ fn restarts_behind_the_socket_unit_refuse_nothing_and_binding_its_own_port_refus
         socket.tally.ok_ids.len()
     );
     assert_eq!(
-        (socket.tally.refused, socket.tally.failed),
+        (socket.tally.refused, socket.tally.failed()),
         (0, 0),
-        "with the socket unit, connections were refused or requests failed"
+        "with the socket unit, connections were refused or requests failed: {}",
+        socket.tally
     );
     assert_eq!(socket.rows, socket.tally.ok_ids.len());
     // The harness can see a loss: without the socket, the port is closed between processes.
@@ -599,10 +622,130 @@ fn restarts_behind_the_socket_unit_refuse_nothing_and_binding_its_own_port_refus
     );
 }
 
+/// Clients of a unit, with ids starting with `tag`, as clients without a balancer or a pool are:
+/// a new connection per request, and a refused connection tried again a moment later (the next
+/// process, or the socket systemd holds, will answer).
+fn clients_of(unit: &TestUnit, tag: &str) -> LoadOptions {
+    Load::to(unit.address(), tag)
+        .connection_per_request()
+        .on_refusal(Refusals::Retry)
+}
+
 /// Sends a request to `/stuck` and waits until the service has entered it for the `nth` time
 /// in this unit's journal; the request is held while the returned value lives.
 fn stuck_request(container: &Container, unit: &TestUnit, nth: usize) -> HeldRequest {
     let held = HeldRequest::send(unit.address(), "/stuck");
     container.wait_for_journal_nth(&unit.name, "stuck request entered", nth, SLOW);
     held
+}
+
+#[test]
+#[ignore = "needs a systemd container: run scripts/systemd/run-tests"]
+fn systemctl_reload_under_load_fails_nothing_and_the_journal_shows_each_hook() {
+    let Some(container) = Container::require() else {
+        return;
+    };
+    let unit = TestUnit::install(
+        &container,
+        "reload",
+        "service",
+        &["Environment=SETTINGS_FILE={dir}/settings"],
+    );
+    let settings = unit.directory.join("settings");
+    std::fs::write(&settings, "list_limit = 3\n").unwrap();
+    container.systemctl(&["start", &unit.name]);
+    let pid = container.show(&unit.name, "MainPID");
+    let load = clients_of(&unit, "reload").workers(4).work_ms(20).start();
+    load.wait_for_completed(40);
+
+    // A good file, then one the hook refuses. `kill -HUP` returns before the reload has run, so
+    // each reload's end is its line in the journal.
+    std::fs::write(&settings, "list_limit = 5\n").unwrap();
+    let good_took = timed(&container, &["reload", &unit.name]);
+    let good = container.wait_for_journal_nth(&unit.name, "graceful: reload in ", 1, SLOW);
+    std::fs::write(&settings, "list_limit = many\n").unwrap();
+    let bad_took = timed(&container, &["reload", &unit.name]);
+    let bad = container.wait_for_journal_nth(&unit.name, "graceful: reload in ", 2, SLOW);
+    // A reload held in its hook (the file is now a FIFO that nobody has written yet): does
+    // `systemctl reload` wait for the reload's end, or only for `kill`? systemd 252 waits for
+    // READY=1 only when graceful's RELOADING=1 reaches it before kill's exit does, a race seen
+    // going both ways: recorded, not asserted. Well under the hook's 5 s timeout either way.
+    std::fs::remove_file(&settings).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&settings).status();
+    assert!(
+        made.as_ref().is_ok_and(|status| status.success()),
+        "mkfifo: {made:?}"
+    );
+    let mut held = container.spawn_systemctl(&["reload", &unit.name]);
+    container.wait_for_journal_nth(&unit.name, "reload asked for by SIGHUP", 3, SLOW);
+    let returned_while_held = wait_until(Duration::from_secs(2), || {
+        held.try_wait().unwrap().is_some()
+    });
+    std::fs::write(&settings, "list_limit = 7\n").unwrap();
+    let slow = container.wait_for_journal_nth(&unit.name, "graceful: reload in ", 3, SLOW);
+    assert!(held.wait().unwrap().success());
+    load.wait_for_completed(120);
+    let tally = load.finish();
+    let state = container.show(&unit.name, "ActiveState");
+    let (pid_after, restarts) = (
+        container.show(&unit.name, "MainPID"),
+        container.show(&unit.name, "NRestarts"),
+    );
+    container.systemctl(&["stop", &unit.name]);
+
+    let journal = container.journal(&unit.name);
+    let rows = blocking_database_rows(&unit.database(), "reload");
+    let reload_lines: Vec<String> = journal
+        .iter()
+        .filter(|line| line.text.contains("eload"))
+        .map(|line| format!("[{:.3}] {}", line.at, line.text))
+        .collect();
+    println!(
+        "RELOAD UNDER LOAD: `systemctl reload` returned in {} and {}; with the hook held, it \
+         returned {}; state {state}, MainPID {pid} -> {pid_after}, NRestarts {restarts}; the \
+         journal's reload lines:\n  {}",
+        seconds(good_took),
+        seconds(bad_took),
+        if returned_while_held {
+            "before the reload ended"
+        } else {
+            "only at its end (READY=1)"
+        },
+        reload_lines.join("\n  ")
+    );
+    println!("{}", table_header());
+    println!("{}", table_row("4 clients, 3 reloads", &tally, rows.len()));
+    for failure in &tally.failures {
+        println!("    {failure}");
+    }
+    // Each hook with its outcome and time: the good file read, the bad one refused and the
+    // limit in force kept.
+    assert!(good.text.contains(": settings ok ("), "{}", good.text);
+    assert!(
+        bad.text.contains(": settings failed: ") && bad.text.contains("write `list_limit = N`"),
+        "{}",
+        bad.text
+    );
+    assert_eq!(
+        count_lines(&journal, "settings: GET /items lists at most 5 items"),
+        1,
+        "{}",
+        container.journal_text(&unit.name)
+    );
+    assert!(slow.text.contains(": settings ok ("), "{}", slow.text);
+    assert_eq!(
+        count_lines(&journal, "settings: GET /items lists at most 7 items"),
+        1
+    );
+    assert_eq!(count_lines(&journal, "reload asked for by SIGHUP"), 3);
+    // Neither a restart nor a stop: the same process, serving throughout, nothing refused.
+    assert_eq!((state.as_str(), restarts.as_str()), ("active", "0"));
+    assert_eq!(pid_after, pid);
+    assert_eq!(
+        (tally.failed(), tally.refused),
+        (0, 0),
+        "requests failed or were refused: {tally}"
+    );
+    assert_every_2xx_has_its_row("reload under load", &tally.ok_ids, &rows);
+    assert_eq!(unit.timeline(), ["start", "stop success/exited/0"]);
 }

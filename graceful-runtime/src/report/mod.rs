@@ -1,6 +1,7 @@
 //! The shutdown report: what began the shutdown, how long each phase took, what the drain
 //! left behind, how each hook ended, and the exit code. Text for people here; JSON in `json.rs`.
 
+mod essential;
 mod json;
 
 use std::fmt;
@@ -11,6 +12,7 @@ use std::time::Duration;
 pub use crate::hooks::{HookOutcome, HookReport};
 pub use crate::inflight::{InFlightCounts, SiteCount};
 pub use crate::phase::Phase;
+pub use essential::{EssentialEnd, EssentialFailure};
 
 /// What started the shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,73 +83,6 @@ impl Fatal {
 impl fmt::Display for Fatal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "shutdown_with({}): {}", self.code, self.reason)
-    }
-}
-
-/// An essential task that failed, panicked, or ended while the service was running.
-///
-/// ```
-/// # use graceful_runtime as graceful;
-/// graceful::on_report(|report| {
-///     for failure in &report.essential_failures {
-///         eprintln!("{failure}"); // essential task "consumer" failed: connection reset
-///     }
-/// });
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EssentialFailure {
-    /// The name given to `spawn_essential`.
-    pub task: String,
-    /// How it ended.
-    pub end: EssentialEnd,
-}
-
-/// How an essential task ended badly.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EssentialEnd {
-    /// Returned an error, shown with `Display`.
-    Failed(String),
-    /// Panicked; the panic message.
-    Panicked(String),
-    /// Returned before shutdown began: the service cannot run without it.
-    EndedEarly,
-}
-
-impl EssentialFailure {
-    pub(crate) fn new(task: &str, end: EssentialEnd) -> EssentialFailure {
-        EssentialFailure {
-            task: task.to_owned(),
-            end,
-        }
-    }
-
-    /// What went wrong, without the task's name: the error, the panic, or that it ended.
-    pub fn error(&self) -> String {
-        match &self.end {
-            EssentialEnd::Failed(error) => error.clone(),
-            EssentialEnd::Panicked(message) => format!("panicked: {message}"),
-            EssentialEnd::EndedEarly => "ended while the service was running".to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for EssentialFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.end {
-            EssentialEnd::Failed(error) => {
-                write!(f, "essential task {:?} failed: {error}", self.task)
-            }
-            EssentialEnd::Panicked(message) => {
-                write!(f, "essential task {:?} panicked: {message}", self.task)
-            }
-            EssentialEnd::EndedEarly => write!(
-                f,
-                "essential task {:?} ended while the service was running",
-                self.task
-            ),
-        }
     }
 }
 

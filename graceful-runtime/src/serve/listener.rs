@@ -1,5 +1,5 @@
 //! What `serve` accepts connections from: a TCP or Unix listener, or any listener of your own
-//! (a TLS acceptor, say) that implements [`Listener`].
+//! that implements [`Listener`].
 
 use std::future::Future;
 use std::io;
@@ -8,8 +8,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A source of connections for [`serve`](fn@crate::serve).
 ///
-/// Implemented for tokio's `TcpListener` and (on Unix) `UnixListener`. A TLS acceptor can
-/// implement it by accepting from a TCP listener and returning the TLS stream.
+/// Implemented for tokio's `TcpListener` and (on Unix) `UnixListener`. For HTTPS, do not make
+/// a TLS acceptor a `Listener`: its handshake would run in the accept loop, where one client
+/// that stalls mid-handshake stops every other from being accepted, and through a shutdown.
+/// Use `serve(listener, app).tls(config)` (feature `tls`) on the TCP listener instead: each
+/// handshake runs in its connection's own task, under a timeout.
 ///
 /// ```
 /// # use graceful_runtime as graceful;

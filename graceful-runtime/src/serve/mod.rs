@@ -9,6 +9,8 @@ mod connection;
 mod listener;
 mod rpc_sites;
 mod service;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -58,7 +60,8 @@ pub use service::{HyperService, IntoHttpService, TowerService};
 /// requests itself, so adding `TrackLayer` would count each request twice under `http`.
 /// axum's `ConnectInfo` extractor is not provided (it needs `axum::serve`'s make-service); read
 /// the peer address from a proxy header, or use `axum::serve` with `TrackLayer` where you need
-/// it. TLS is not built in: a TLS acceptor can implement [`Listener`].
+/// it. For HTTPS, use `.tls(config)` (feature `tls`): it runs each handshake in its
+/// connection's task, under a timeout, never in the accept loop.
 ///
 /// ```no_run
 /// # use graceful_runtime as graceful;
@@ -83,6 +86,8 @@ where
         listener,
         service,
         settings: Settings::default(),
+        #[cfg(feature = "tls")]
+        tls: None,
         controller: crate::global::controller(),
         _marker: PhantomData,
     }
@@ -115,6 +120,8 @@ pub struct Serve<L, S, M> {
     listener: L,
     service: S,
     settings: Settings,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::TlsConfig>,
     /// Whose shutdown it follows, and where its requests count.
     controller: &'static Controller,
     _marker: PhantomData<fn() -> M>,
@@ -128,6 +135,8 @@ struct Settings {
     http2_keep_alive_timeout: Duration,
     max_connections: usize,
     tcp_nodelay: bool,
+    #[cfg(feature = "tls")]
+    tls_handshake_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -139,6 +148,8 @@ impl Default for Settings {
             http2_keep_alive_timeout: Duration::from_secs(20),
             max_connections: 10_000,
             tcp_nodelay: true,
+            #[cfg(feature = "tls")]
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -303,6 +314,64 @@ impl<L, S, M> Serve<L, S, M> {
         self.settings.tcp_nodelay = nodelay;
         self
     }
+
+    /// Serves HTTPS with `config` (feature `tls`): HTTP/1.1 and HTTP/2, negotiated by ALPN,
+    /// with everything `serve` does through a shutdown (GOAWAY and `Connection: close` from the
+    /// first signal, upgrades, counting until the body ends).
+    ///
+    /// Each connection's handshake runs in that connection's own task, never in the accept
+    /// loop: a client that stalls mid-handshake delays no one else. It has
+    /// [`tls_handshake_timeout`](Serve::tls_handshake_timeout) at all times, and one still
+    /// handshaking at stop-accepting has not delivered a request: it gets the
+    /// [`first_request_window`](Serve::first_request_window), then is dropped, so it cannot
+    /// hold the drain.
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let tls = graceful::TlsConfig::from_pem_files("/etc/tls/tls.crt", "/etc/tls/tls.key")?;
+    /// let listener = graceful::bind("0.0.0.0:443").await?;
+    /// graceful::ready();
+    /// graceful::serve(listener, app).tls(tls).await
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// How long a TLS handshake may take (default 10 s), from the accept: a client that
+    /// connects and never finishes its handshake is dropped then, shutdown or not. After
+    /// stop-accepting, the [`first_request_window`](Serve::first_request_window) cuts it
+    /// shorter. Only used with [`tls`](Serve::tls).
+    ///
+    /// ```no_run
+    /// # use graceful_runtime as graceful;
+    /// # use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// # async fn example() -> std::io::Result<()> {
+    /// # let app = hyper::service::service_fn(|_request| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let tls = graceful::TlsConfig::from_pem_files("tls.crt", "tls.key")?;
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3443").await?;
+    /// graceful::serve(listener, app)
+    ///     .tls(tls)
+    ///     .tls_handshake_timeout(Duration::from_secs(5))
+    ///     .await
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.tls_handshake_timeout = timeout;
+        self
+    }
 }
 
 impl<L, S, M> IntoFuture for Serve<L, S, M>
@@ -319,6 +388,8 @@ where
             self.listener,
             self.service.into_hyper(),
             self.settings,
+            #[cfg(feature = "tls")]
+            self.tls.map(tls::Tls::new),
             self.controller,
         ))
     }
@@ -344,12 +415,15 @@ async fn run<L: Listener, S: ConnectionService>(
     mut listener: L,
     service: S,
     settings: Settings,
+    #[cfg(feature = "tls")] tls: Option<tls::Tls>,
     controller: &'static Controller,
 ) -> io::Result<()> {
     let server = Server {
         protocols: Arc::new(protocols(&settings)),
         service,
         settings,
+        #[cfg(feature = "tls")]
+        tls,
         controller,
         limit: Arc::new(Semaphore::new(settings.max_connections)),
         rpc_sites: Arc::new(RpcSites::new()),
@@ -408,6 +482,9 @@ struct Server<S> {
     protocols: Arc<auto::Builder<TokioExecutor>>,
     service: S,
     settings: Settings,
+    /// Set by `.tls(..)`: each connection's task runs its handshake first.
+    #[cfg(feature = "tls")]
+    tls: Option<tls::Tls>,
     controller: &'static Controller,
     limit: Arc<Semaphore>,
     rpc_sites: Arc<RpcSites>,
@@ -418,8 +495,56 @@ impl<S: ConnectionService> Server<S> {
     where
         Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.spawn_tls(tls, io, permit);
+        }
         let state = Arc::new(ConnectionState::default());
-        let service = CountingService {
+        let service = self.counting_service(&state);
+        let connection = serve_connection(&self.protocols, io, service, &state);
+        let controller = self.controller;
+        let window = self.settings.first_request_window;
+        controller.spawn(connection_site(controller), async move {
+            let _permit = permit;
+            connection::drive(connection, state, controller, window).await;
+        });
+    }
+
+    /// Spawns a TLS connection's task: its handshake, then hyper on the TLS stream.
+    #[cfg(feature = "tls")]
+    fn spawn_tls<Io>(
+        &self,
+        tls: &tls::Tls,
+        io: Io,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) where
+        Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let state = Arc::new(ConnectionState::default());
+        let service = self.counting_service(&state);
+        let protocols = Arc::clone(&self.protocols);
+        let acceptor = tls.acceptor().clone();
+        let controller = self.controller;
+        let window = self.settings.first_request_window;
+        let timeout = self.settings.tls_handshake_timeout;
+        controller.spawn(connection_site(controller), async move {
+            let _permit = permit;
+            let handshake = tls::handshake(&acceptor, io, timeout, controller, window);
+            let Some(handshaken) = handshake.await else {
+                return;
+            };
+            let connection = serve_connection(&protocols, handshaken.stream, service, &state);
+            // What the handshake left of the first-request window, if it ran into it.
+            let window = match handshaken.window_began {
+                Some(began) => window.saturating_sub(began.elapsed()),
+                None => window,
+            };
+            connection::drive(connection, state, controller, window).await;
+        });
+    }
+
+    fn counting_service(&self, state: &Arc<ConnectionState>) -> CountingService<S> {
+        CountingService {
             inner: self.service.clone(),
             controller: self.controller,
             site: self
@@ -427,27 +552,41 @@ impl<S: ConnectionService> Server<S> {
                 .inflight()
                 .site_of_kind("http", SiteKind::Request),
             rpc_sites: Arc::clone(&self.rpc_sites),
-            connection: Arc::clone(&state),
-        };
-        let connection = Box::pin(
-            self.protocols
-                .serve_connection_with_upgrades(
-                    TokioIo::new(WatchedIo::new(io, Arc::clone(&state))),
-                    service,
-                )
-                .into_owned(),
-        );
-        let controller = self.controller;
-        let window = self.settings.first_request_window;
-        let site = controller
-            .inflight()
-            .site_of_kind("http-conn", SiteKind::Connection);
-        controller.spawn(site, async move {
-            let _permit = permit;
-            connection::drive(connection, state, controller, window).await;
-        });
+            connection: Arc::clone(state),
+        }
     }
 }
+
+/// Where a connection's task counts: `http-conn`.
+fn connection_site(controller: &'static Controller) -> &'static crate::inflight::Site {
+    controller
+        .inflight()
+        .site_of_kind("http-conn", SiteKind::Connection)
+}
+
+/// hyper serving `io` with `service`, its writes watched for the connection's driver.
+fn serve_connection<Io, S>(
+    protocols: &auto::Builder<TokioExecutor>,
+    io: Io,
+    service: CountingService<S>,
+    state: &Arc<ConnectionState>,
+) -> Pin<Box<HyperConnection<Io, S>>>
+where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: ConnectionService,
+{
+    Box::pin(
+        protocols
+            .serve_connection_with_upgrades(
+                TokioIo::new(WatchedIo::new(io, Arc::clone(state))),
+                service,
+            )
+            .into_owned(),
+    )
+}
+
+type HyperConnection<Io, S> =
+    auto::UpgradeableConnection<'static, TokioIo<WatchedIo<Io>>, CountingService<S>, TokioExecutor>;
 
 impl<I, S> GracefulConnection
     for Pin<Box<auto::UpgradeableConnection<'static, I, CountingService<S>, TokioExecutor>>>

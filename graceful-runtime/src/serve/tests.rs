@@ -52,7 +52,14 @@ async fn with_the_largest_max_connections_serve_still_waits_for_its_connections(
     let Serve {
         listener, settings, ..
     } = serve(listener, hello()).max_connections(usize::MAX);
-    let mut server = tokio::spawn(run(listener, held, settings, controller));
+    let mut server = tokio::spawn(run(
+        listener,
+        held,
+        settings,
+        #[cfg(feature = "tls")]
+        None,
+        controller,
+    ));
 
     let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
     client

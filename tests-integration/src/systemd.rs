@@ -1,29 +1,21 @@
 //! A real systemd manager for tests/systemd_real.rs: the container that scripts/systemd/run-tests
 //! boots (systemd-nspawn; its PID 1 reached with `nsenter -t PID -a`), the deploy/ units
 //! installed in it under per-test names with drop-ins that change only what a test must, the
-//! journal read back with systemd's own timestamps, and a load of HTTP clients that open a new
-//! connection per request and tell refused connections from failed requests.
+//! journal read back with systemd's own timestamps. The load in front of the units is load.rs
+//! with a new connection per request and refusals retried.
 //!
 //! The container shares the host's network, so clients on the host reach the services on
 //! loopback. Everything a test keeps (binaries, databases, timelines) is under the state
 //! folder that the script bind-mounts into the container at the same path.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-
-use super::require::require;
-use super::{fixture_path, free_port};
+use crate::require::require;
+use crate::{fixture_path, free_port, loopback};
 
 /// The longest any one `systemctl` call may take: far above what any test asks of systemd.
 const COMMAND_LIMIT: Duration = Duration::from_secs(60);
@@ -73,7 +65,8 @@ impl Container {
         })
     }
 
-    /// `program args` inside the container, bounded by [`COMMAND_LIMIT`].
+    /// `program args` inside the container, bounded by a minute: far above what any test asks
+    /// of systemd.
     pub fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut command = Command::new("timeout");
         command
@@ -145,6 +138,7 @@ impl Container {
             .collect()
     }
 
+    /// [`Container::journal`] as text, one `[SECONDS] LINE` a line, for a failure message.
     pub fn journal_text(&self, unit: &str) -> String {
         self.journal(unit)
             .iter()
@@ -226,6 +220,7 @@ impl Container {
 pub struct JournalLine {
     /// CLOCK_MONOTONIC, in seconds.
     pub at: f64,
+    /// The line, after its timestamp.
     pub text: String,
 }
 
@@ -281,7 +276,9 @@ pub fn deploy_file(name: &str) -> String {
 pub struct TestUnit {
     /// The unit's name, `gs-<test>.service`.
     pub name: String,
+    /// The test's own folder, shared with the container.
     pub directory: PathBuf,
+    /// Where the service listens (and the socket unit, with one).
     pub port: u16,
     /// For the clean-up of a test that failed half-way.
     leader: u32,
@@ -349,8 +346,9 @@ impl TestUnit {
         name
     }
 
+    /// The service's address on loopback.
     pub fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        loopback(self.port)
     }
 
     /// The timeline: `start` at each start (restarts included), `stop RESULT/CODE/STATUS` at
@@ -378,218 +376,9 @@ impl TestUnit {
         timeline
     }
 
+    /// The service's SQLite database.
     pub fn database(&self) -> PathBuf {
         self.directory.join("items.db")
-    }
-}
-
-/// What the clients saw.
-#[derive(Default, Debug)]
-pub struct Tally {
-    pub sent: usize,
-    /// The ids of the writes answered 2xx.
-    pub ok_ids: BTreeSet<String>,
-    /// Answered but not 2xx, or broken after the connection was made (reset, timeout, ...).
-    pub failed: usize,
-    /// Connections refused: nothing was listening.
-    pub refused: usize,
-    /// The first failures, for the record.
-    pub failures: Vec<String>,
-}
-
-impl Tally {
-    fn add(&mut self, other: Tally) {
-        self.sent += other.sent;
-        self.ok_ids.extend(other.ok_ids);
-        self.failed += other.failed;
-        self.refused += other.refused;
-        self.failures.extend(other.failures);
-    }
-}
-
-/// Clients POSTing rows to a service, each request on a new connection (`Connection: close`),
-/// on a runtime of their own, until [`Load::finish`].
-pub struct Load {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Tally>>,
-}
-
-/// How long one request may take, connecting included; a queued connection waits for the next
-/// process to start, which takes well under this.
-const REQUEST_LIMIT: Duration = Duration::from_secs(20);
-
-impl Load {
-    /// `workers` clients writing rows `TAG-wN-I` through `POST /items?work_ms=WORK_MS`.
-    pub fn start(address: SocketAddr, tag: &str, workers: usize, work_ms: u64) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let tag = tag.to_owned();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let tasks: Vec<_> = (0..workers)
-                    .map(|index| {
-                        let id_prefix = format!("{tag}-w{index}");
-                        tokio::spawn(worker(address, id_prefix, work_ms, stopping.clone()))
-                    })
-                    .collect();
-                let mut tally = Tally::default();
-                for task in tasks {
-                    tally.add(task.await.unwrap());
-                }
-                tally
-            })
-        });
-        Load {
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the clients (each finishes the request it has on the way) and adds up.
-    pub fn finish(mut self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-enum Outcome {
-    Ok,
-    Refused,
-    Failed(String),
-}
-
-async fn worker(address: SocketAddr, prefix: String, work_ms: u64, stop: Arc<AtomicBool>) -> Tally {
-    let mut tally = Tally::default();
-    while !stop.load(Ordering::Relaxed) {
-        let id = format!("{prefix}-{}", tally.sent);
-        tally.sent += 1;
-        let outcome = tokio::time::timeout(REQUEST_LIMIT, post_item(address, &id, work_ms))
-            .await
-            .unwrap_or_else(|_| Outcome::Failed(format!("no answer within {REQUEST_LIMIT:?}")));
-        match outcome {
-            Outcome::Ok => {
-                tally.ok_ids.insert(id);
-            }
-            Outcome::Refused => {
-                tally.refused += 1;
-                // Nothing listens: try again soon, without spinning.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Outcome::Failed(why) => {
-                tally.failed += 1;
-                if tally.failures.len() < 5 {
-                    tally.failures.push(format!("{id}: {why}"));
-                }
-            }
-        }
-    }
-    tally
-}
-
-async fn post_item(address: SocketAddr, id: &str, work_ms: u64) -> Outcome {
-    let stream = match tokio::net::TcpStream::connect(address).await {
-        Ok(stream) => stream,
-        Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Outcome::Refused
-        }
-        Err(error) => return Outcome::Failed(format!("connect: {error}")),
-    };
-    let result = async {
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let mut request = super::load::post_item(id, work_ms);
-        request.headers_mut().insert(
-            hyper::header::CONNECTION,
-            hyper::header::HeaderValue::from_static("close"),
-        );
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        response.into_body().collect().await?;
-        Ok::<_, hyper::Error>(status)
-    }
-    .await;
-    match result {
-        Ok(status) if status.is_success() => Outcome::Ok,
-        Ok(status) => Outcome::Failed(format!("status {status}")),
-        Err(error) => Outcome::Failed(format!("{error}")),
-    }
-}
-
-/// The ids in the service's database that start with `tag`.
-pub fn rows(database: &Path, tag: &str) -> BTreeSet<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let ids = runtime.block_on(super::load::database_rows(database));
-    ids.into_iter().filter(|id| id.starts_with(tag)).collect()
-}
-
-/// `GET path` on a new connection; the status, or the error.
-pub fn get(address: SocketAddr, path: &str) -> Result<u16, String> {
-    request(address, "GET", path)
-}
-
-/// `POST path` (empty body) on a new connection; the status, or the error.
-pub fn post(address: SocketAddr, path: &str) -> Result<u16, String> {
-    request(address, "POST", path)
-}
-
-fn request(address: SocketAddr, method: &str, path: &str) -> Result<u16, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let answer = async {
-            let stream = tokio::net::TcpStream::connect(address)
-                .await
-                .map_err(|error| error.to_string())?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|error| error.to_string())?;
-            tokio::spawn(connection);
-            let request = Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", "localhost")
-                .body(Full::<Bytes>::default())
-                .unwrap();
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|error| error.to_string())?;
-            Ok(response.status().as_u16())
-        };
-        tokio::time::timeout(REQUEST_LIMIT, answer)
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {REQUEST_LIMIT:?}")))
-    })
-}
-
-/// A request that stays in flight: `GET path` sent on a connection held open until drop.
-pub struct HeldRequest {
-    _stream: std::net::TcpStream,
-}
-
-impl HeldRequest {
-    pub fn send(address: SocketAddr, path: &str) -> HeldRequest {
-        use std::io::Write;
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-        HeldRequest { _stream: stream }
     }
 }
 

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 /// elsewhere prints a loud skip naming `what`, for the test to return early:
 ///
 /// ```ignore
-/// if !support::require("haproxy on PATH (scripts/rolling-restart installs it)", found) {
+/// use graceful_tests_integration::require::require;
+/// if !require("haproxy on PATH (scripts/rolling-restart installs it)", found) {
 ///     return;
 /// }
 /// ```

@@ -7,13 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-
-use super::require::program_on_path;
-use super::{free_port, PATIENCE};
+use crate::http::{get, Connection};
+use crate::require::program_on_path;
+use crate::{free_port, loopback, PATIENCE};
 
 /// HAProxy checks every 100 ms and marks a server down after 2 failures: detection within
 /// 300 ms, well inside a 1 s pre-stop.
@@ -29,7 +25,9 @@ pub fn program() -> Option<PathBuf> {
 
 /// One server behind the proxy, on loopback.
 pub struct Server<'a> {
+    /// Its name in HAProxy's configuration and stats.
     pub name: &'a str,
+    /// Where it serves.
     pub port: u16,
     /// Where its `/readyz` answers, when not on `port`.
     pub health_port: Option<u16>,
@@ -48,6 +46,8 @@ pub struct Haproxy {
 }
 
 impl Haproxy {
+    /// Writes a configuration for `servers` into `directory` and starts `program` on it, in the
+    /// foreground (`-db`), on free loopback ports.
     pub fn start(program: &Path, directory: &Path, servers: &[Server], with_h2: bool) -> Haproxy {
         let port = free_port();
         let h2_port = with_h2.then(free_port);
@@ -103,12 +103,12 @@ impl Haproxy {
 
     /// The HTTP/1.1 frontend's address.
     pub fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        loopback(self.port)
     }
 
     /// The HTTP/2 frontend's address; only with `with_h2`.
     pub fn h2_address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.h2_port.expect("started with_h2")))
+        loopback(self.h2_port.expect("started with_h2"))
     }
 
     /// Waits until HAProxy's own health checks see `server` UP in every backend.
@@ -131,8 +131,69 @@ impl Haproxy {
             // Polling HAProxy's view: it has no way to tell us when a check flips.
             tokio::time::sleep(Duration::from_millis(CHECK_INTERVAL_MS / 2)).await;
         }
-        panic!("HAProxy never saw {server} UP in {backends:?}");
+        panic!(
+            "HAProxy never saw {server} UP in {backends:?}:\n{}",
+            self.servers().await
+        );
     }
+
+    /// What the stats page says about each server, one line each, for a failure message:
+    /// its status, its last check, and how often checks failed and took it down.
+    pub async fn servers(&self) -> String {
+        match stats_csv(self.stats_port).await {
+            Ok(csv) => describe_servers(&csv),
+            Err(error) => format!("HAProxy's stats page did not answer: {error}"),
+        }
+    }
+}
+
+/// [`Haproxy::servers`] from the stats CSV, whose header line names the columns.
+pub fn describe_servers(csv: &str) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let column = |fields: &[&str], name: &str| -> String {
+        header
+            .iter()
+            .position(|column| *column == name)
+            .and_then(|index| fields.get(index))
+            .map(|value| value.to_string())
+            .unwrap_or_default()
+    };
+    let described: Vec<String> = lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|fields| {
+            let server = fields.get(1).copied().unwrap_or("FRONTEND");
+            server != "FRONTEND" && server != "BACKEND"
+        })
+        .map(|fields| {
+            // L7STS comes with the HTTP status; L4CON (refused) with none.
+            let check = match column(&fields, "check_code") {
+                code if code.is_empty() => column(&fields, "check_status"),
+                code => format!("{} {code}", column(&fields, "check_status")),
+            };
+            // The check's own words (`Connection refused`), when it has any.
+            let said = match column(&fields, "last_chk") {
+                text if text.is_empty() => String::new(),
+                text => format!(" ({text:?})"),
+            };
+            format!(
+                "  {}/{}: {}, last check {check} in {} ms{said}; {} failed checks, down {} times for {} s in all",
+                column(&fields, "pxname"),
+                column(&fields, "svname"),
+                column(&fields, "status"),
+                column(&fields, "check_duration"),
+                column(&fields, "chkfail"),
+                column(&fields, "chkdown"),
+                column(&fields, "downtime"),
+            )
+        })
+        .collect();
+    format!("HAProxy's stats page:\n{}", described.join("\n"))
 }
 
 impl Drop for Haproxy {
@@ -146,22 +207,8 @@ impl Drop for Haproxy {
 pub async fn stats_csv(
     stats_port: u16,
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let address = SocketAddr::from(([127, 0, 0, 1], stats_port));
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = Request::get("/stats;csv")
-        .header("host", "localhost")
-        .body(Full::<Bytes>::default())?;
-    let body = sender
-        .send_request(request)
-        .await?
-        .into_body()
-        .collect()
-        .await?
-        .to_bytes();
-    Ok(String::from_utf8_lossy(&body).into_owned())
+    let mut connection = Connection::open(loopback(stats_port)).await?;
+    Ok(connection.send(get("/stats;csv")).await?.body)
 }
 
 /// Whether the stats CSV shows `server` of `backend` with a status starting with `status`
@@ -174,4 +221,22 @@ pub fn shows(csv: &str, backend: &str, server: &str, status: &str) -> bool {
             && fields[1] == server
             && fields[17].starts_with(status)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The header and a server row of HAProxy 2.6's stats CSV, with the server down.
+    const CSV: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,\n\
+services,BACKEND,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,0,0,0,,1,0,0,,1,2,0,,0,,1,0,,0\n\
+services,a,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1,1,0,1,1,0,0,,1,2,1,,0,,2,0,,0,L4CON,,0,0,0,0,0,0,0,,,,0,0,0,,,,,-1,Connection refused,,0,0,0,0,,,,Layer4 connection problem,,1,2,0,,,,,,http,,,,,,,,0,0,0,,,0,,0,0,0,0,0,0,0,0,1,1,,,,-,0,0,0,,,,,,,,,,,,,,,,,,,,,,\n";
+
+    #[test]
+    fn describe_servers_names_status_last_check_and_counts_of_each_server() {
+        let described = super::describe_servers(CSV);
+        assert_eq!(
+            described,
+            "HAProxy's stats page:\n  services/a: DOWN, last check L4CON in 0 ms \
+             (\"Connection refused\"); 1 failed checks, down 1 times for 0 s in all"
+        );
+    }
 }

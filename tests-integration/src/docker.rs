@@ -1,7 +1,7 @@
 //! Real Docker for tests/docker.rs: the private daemon scripts/docker-tests starts
 //! (`$DOCKER_HOST`), the image built from deploy/Dockerfile itself, containers run, stopped,
 //! killed and inspected through the `docker` CLI as a user would. The load in front of them is
-//! support/load.rs; HAProxy is support/haproxy.rs.
+//! load.rs; HAProxy is haproxy.rs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::clients::Client;
-use super::free_port;
-use super::require::require;
+use crate::http::HeldRequest;
+use crate::require::require;
+use crate::{free_port, loopback, Process};
 
 /// Where every piece of state lives: the daemon's (scripts/docker-tests) and the tests' bind
 /// mounts. Never under /tmp.
@@ -52,6 +52,7 @@ fn daemon_answers() -> bool {
 /// The image under test: deploy/Dockerfile's `runtime` stage on `scratch`, with a static build of
 /// the service that containers mount at the image's own entrypoint.
 pub struct Image {
+    /// The tag it was built under.
     pub tag: String,
     /// The static (musl) `examples/service` that scripts/docker-tests built.
     pub binary: PathBuf,
@@ -144,6 +145,7 @@ impl Image {
 pub struct DataDirectory(pub PathBuf);
 
 impl DataDirectory {
+    /// An empty directory for the test `name` (this process's id added).
     pub fn new(name: &str) -> DataDirectory {
         let path = state_directory()
             .join("tests")
@@ -169,11 +171,14 @@ impl Drop for DataDirectory {
 /// the tests give each container free loopback ports instead, so that runs can overlap.
 #[derive(Clone, Copy, Debug)]
 pub struct Ports {
+    /// `LISTEN_ADDR`'s port.
     pub http: u16,
+    /// `GRACEFUL_HEALTH_ADDR`'s port.
     pub health: u16,
 }
 
 impl Ports {
+    /// Two ports free at the time of asking.
     pub fn free() -> Ports {
         Ports {
             http: free_port(),
@@ -181,22 +186,26 @@ impl Ports {
         }
     }
 
+    /// The service's address on loopback.
     pub fn address(self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.http))
+        loopback(self.http)
     }
 
+    /// The health endpoint's address on loopback.
     pub fn health_address(self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.health))
+        loopback(self.health)
     }
 }
 
 /// A container of the image, removed (`docker rm -f`) when dropped, so that a failed test
 /// leaves none behind.
 pub struct Container {
+    /// Its `--name`.
     pub name: String,
+    /// The ports it listens on.
     pub ports: Ports,
     /// `docker logs --follow`: the container's lines (stdout and stderr) as they come.
-    follower: Client,
+    follower: Process,
 }
 
 impl Container {
@@ -247,10 +256,11 @@ impl Container {
         docker(&args);
         // Both streams as one: graceful writes its start-up lines to stderr before the
         // service's subscriber exists, the service logs to stdout.
-        let follower = Client::start(
+        let follower = Process::start(
             &format!("docker logs --follow {name}"),
             "sh",
             &["-c", "exec docker logs --follow \"$0\" 2>&1", name],
+            &[],
         );
         Container {
             name: name.to_owned(),
@@ -262,7 +272,7 @@ impl Container {
     /// Waits until a line the container wrote, on stdout or stderr, contains `needle`, and
     /// returns that line.
     pub fn wait_for_line(&self, needle: &str) -> String {
-        self.follower.wait_for_line(needle).text
+        self.follower.wait_for_stdout(needle).text
     }
 
     /// `docker stop [-t SECONDS]`, run to its end: how long it took.
@@ -327,19 +337,24 @@ fn stop(name: &str, timeout_seconds: Option<u32>) -> Duration {
 
 /// What `docker logs` printed for a container.
 pub struct Logs {
+    /// The container's stdout.
     pub stdout: String,
+    /// The container's stderr.
     pub stderr: String,
 }
 
 impl Logs {
+    /// Whether stdout or stderr contains `needle`.
     pub fn has(&self, needle: &str) -> bool {
         self.stdout.contains(needle) || self.stderr.contains(needle)
     }
 
+    /// Panics with the logs unless they contain `needle`.
     pub fn assert_has(&self, needle: &str) {
         assert!(self.has(needle), "docker logs have no {needle:?}:\n{self}");
     }
 
+    /// Panics with the logs if they contain `needle`.
     pub fn assert_lacks(&self, needle: &str) {
         assert!(!self.has(needle), "docker logs have {needle:?}:\n{self}");
     }
@@ -367,17 +382,13 @@ impl std::fmt::Display for Logs {
     }
 }
 
-/// Once the service listens, opens a connection and sends `GET /stuck`, which the service never answers; the connection
-/// stays open (and the request in flight) until the returned stream is dropped.
-pub fn start_stuck_request(container: &Container) -> std::net::TcpStream {
-    use std::io::Write;
+/// Once the service listens, sends `GET /stuck`, which the service never answers, and waits
+/// until the service has entered it; the request stays in flight while the returned value lives.
+pub fn start_stuck_request(container: &Container) -> HeldRequest {
     // The service's own line, once its listener is bound (graceful's health endpoint, which
     // also says "listening", comes up earlier).
     container.wait_for_line("listening address=");
-    let mut stream = std::net::TcpStream::connect(container.ports.address()).unwrap();
-    stream
-        .write_all(b"GET /stuck HTTP/1.1\r\nhost: localhost\r\n\r\n")
-        .unwrap();
+    let held = HeldRequest::send(container.ports.address(), "/stuck");
     container.wait_for_line("stuck request entered");
-    stream
+    held
 }

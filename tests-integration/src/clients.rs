@@ -1,0 +1,228 @@
+//! Clients that no one here wrote (curl, nghttp2's nghttp, Python's http.client, websockets,
+//! h2 and grpcio), run as [`Process`]es: each line a client prints is timed as it arrives, and
+//! the Python drivers take their next step from a line on stdin, so that a test moves on events,
+//! never on sleeps.
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::process::{Finished, Process, PYTHON};
+use crate::require::{program_on_path, require};
+
+/// Whether `program` is on `PATH`; says so out loud when it is not (see [`require`]).
+pub fn require_program(program: &str, package: &str) -> bool {
+    require(
+        &format!("{program} on PATH (scripts/install-test-clients installs {package})"),
+        program_on_path(program).is_some(),
+    )
+}
+
+/// Whether [`PYTHON`] can import `module`; says so out loud when it cannot.
+pub fn require_python_module(module: &str, package: &str) -> bool {
+    let importable = Command::new(PYTHON)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    require(
+        &format!("{PYTHON} with {module} (scripts/install-test-clients installs {package})"),
+        importable,
+    )
+}
+
+/// The Python of the venv that scripts/python-grpc-env makes (`$GRACEFUL_PYTHON`, by default
+/// /var/lib/graceful-python/venv/bin/python).
+pub fn grpc_python() -> String {
+    std::env::var("GRACEFUL_PYTHON")
+        .unwrap_or_else(|_| "/var/lib/graceful-python/venv/bin/python".to_owned())
+}
+
+/// Whether [`grpc_python`] has grpcio, its health stubs and grpcio-tools; says so out loud when
+/// it has not (see [`require`]).
+pub fn require_grpc_python() -> bool {
+    let python = grpc_python();
+    let available = Command::new(&python)
+        .args([
+            "-c",
+            "import grpc, grpc_health.v1.health_pb2_grpc, grpc_tools",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    require(
+        &format!("{python} with grpcio, grpcio-health-checking and grpcio-tools (scripts/python-grpc-env makes it)"),
+        available,
+    )
+}
+
+/// Runs curl to its end: a plain GET of `url`, its body on stdout.
+pub fn curl(url: &str) -> Finished {
+    Process::start(
+        "curl",
+        "curl",
+        &["--silent", "--show-error", "--max-time", "20", url],
+        &[],
+    )
+    .wait_exit()
+}
+
+/// Runs curl with HTTP/2 over cleartext (prior knowledge) on `url` to the end; stdout is
+/// the body, then `status=S version=V`.
+pub fn curl_http2(url: &str) -> Finished {
+    Process::start(
+        "curl",
+        "curl",
+        &[
+            "--http2-prior-knowledge",
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "20",
+            "--write-out",
+            "\nstatus=%{http_code} version=%{http_version}\n",
+            url,
+        ],
+        &[],
+    )
+    .wait_exit()
+}
+
+/// Starts nghttp with `-v` (every frame, each stamped with seconds since its connection was
+/// made) and `args`, its stdout line-buffered through coreutils' `stdbuf`: nghttp would
+/// otherwise hold its lines until its exit, and each frame is timed as it arrives.
+pub fn nghttp(args: &[&str]) -> Process {
+    let mut all = vec!["-oL", "nghttp", "--verbose"];
+    all.extend_from_slice(args);
+    Process::start("nghttp", "stdbuf", &all, &[])
+}
+
+/// The stamp of an nghttp `-v` line (`[  0.498] recv GOAWAY frame ...`), from its connection.
+pub fn nghttp_stamp(line: &str) -> Option<Duration> {
+    let inside = line.trim_start().strip_prefix('[')?.split(']').next()?;
+    inside.trim().parse().ok().map(Duration::from_secs_f64)
+}
+
+fn host_and_port(address: SocketAddr) -> [String; 2] {
+    [address.ip().to_string(), address.port().to_string()]
+}
+
+/// An HTTP/1.1 client on one keep-alive connection (`http.client.HTTPConnection`): connects at
+/// once and prints `connected port=P`; each line on stdin is a path to GET on that same
+/// connection (it never reconnects), answered by
+/// `answer status=S connection=C port=P body=B` or `answer error=TYPE: MESSAGE`.
+pub fn http1(address: SocketAddr) -> Process {
+    let [host, port] = host_and_port(address);
+    Process::python("http.client", HTTP1, &[&host, &port])
+}
+
+const HTTP1: &str = r#"
+import http.client, sys
+connection = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30)
+connection.auto_open = 0  # one connection only: a closed one is an error, not a reconnect
+connection.connect()
+port = connection.sock.getsockname()[1]
+print(f"connected port={port}")
+for line in sys.stdin:
+    try:
+        connection.request("GET", line.strip())
+        response = connection.getresponse()
+        body = response.read().decode()
+        connection_header = response.getheader("Connection")
+        print(f"answer status={response.status} connection={connection_header} port={port} body={body!r}")
+    except Exception as error:
+        print(f"answer error={type(error).__name__}: {error}")
+"#;
+
+/// A WebSocket client (Python's `websockets`) on `ws://ADDRESS/ws`: prints `open`, sends each
+/// line of stdin as a text message, prints `echo: TEXT` for each message back, and
+/// `closed code=C reason=R` when the socket closes.
+pub fn websocket(address: SocketAddr) -> Process {
+    Process::python("websockets", WEBSOCKET, &[&format!("ws://{address}/ws")])
+}
+
+const WEBSOCKET: &str = r#"
+import asyncio, sys
+import websockets
+
+async def main(url):
+    loop = asyncio.get_running_loop()
+    commands = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    async with websockets.connect(url) as socket:
+        print("open")
+        async def send():
+            while line := await commands.readline():
+                await socket.send(line.decode().strip())
+        sender = asyncio.create_task(send())
+        try:
+            while True:
+                print(f"echo: {await socket.recv()}")
+        except websockets.ConnectionClosed:
+            print(f"closed code={socket.close_code} reason={socket.close_reason!r}")
+        sender.cancel()
+
+asyncio.run(main(sys.argv[1]))
+"#;
+
+/// A slowloris: sends half a request head (`GET / HTTP/1.1`, `Host: x`, no blank line) on a
+/// raw socket, prints `half a head sent`, and stalls; prints `closed: eof` (or the error) when
+/// the server closes the connection.
+pub fn slowloris(address: SocketAddr) -> Process {
+    let [host, port] = host_and_port(address);
+    Process::python("slowloris", SLOWLORIS, &[&host, &port])
+}
+
+const SLOWLORIS: &str = r#"
+import socket, sys
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+print("half a head sent")
+try:
+    while sock.recv(65536):
+        pass
+    print("closed: eof")
+except OSError as error:
+    print(f"closed: {type(error).__name__}")
+"#;
+
+/// An HTTP/2 client (Python's `h2`) that sends its connection preface and SETTINGS, prints
+/// `preface sent`, and never sends anything more: no request, not even a SETTINGS ack. Prints
+/// `frame: EVENT` for what it receives, `goaway: ...` on GOAWAY, and `closed: eof` (or the
+/// error) when the server closes the connection.
+pub fn silent_http2(address: SocketAddr) -> Process {
+    let [host, port] = host_and_port(address);
+    Process::python("h2", SILENT_HTTP2, &[&host, &port])
+}
+
+const SILENT_HTTP2: &str = r#"
+import socket, sys
+import h2.config, h2.connection, h2.events, h2.exceptions
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+connection = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+connection.initiate_connection()
+sock.sendall(connection.data_to_send())
+print("preface sent")
+while True:
+    try:
+        data = sock.recv(65536)
+    except OSError as error:
+        print(f"closed: {type(error).__name__}")
+        break
+    if not data:
+        print("closed: eof")
+        break
+    try:
+        events = connection.receive_data(data)
+    except h2.exceptions.ProtocolError as error:
+        # Frames after GOAWAY (the server's last ping, say): h2 refuses them, the socket is read on.
+        print(f"frame after close: {error}")
+        continue
+    for event in events:
+        if isinstance(event, h2.events.ConnectionTerminated):
+            print(f"goaway: error_code={event.error_code} last_stream_id={event.last_stream_id}")
+        else:
+            print(f"frame: {type(event).__name__}")
+"#;
