@@ -1,9 +1,10 @@
-//! `graceful::serve(..).tls(..)` as real clients see it: src/bin/tls_app.rs serves HTTPS with a
-//! certificate this file makes at run time (a test CA and two leaves, with the `openssl` CLI; no
-//! private key is checked in), driven by curl, nghttp, Python's `ssl` and raw sockets, and sent
-//! real signals. The certificate rotates the way a Kubernetes Secret volume does it. Every wait
-//! is woken by a line a process prints, or is a bounded poll; the timings asserted are orders of
-//! magnitude, and the measured ones are printed for the record.
+//! `graceful::serve(..).tls(..)` as real clients see it: src/bin/tls_app.rs (and tls_grpc.rs, for
+//! gRPC) serve HTTPS with a certificate this file makes at run time (a test CA and two leaves,
+//! with the `openssl` CLI; no private key is checked in), driven by curl, nghttp, Python's `ssl`
+//! and grpcio, and raw sockets, and sent real signals. The certificate rotates the way a
+//! Kubernetes Secret volume does it. Every wait is woken by a line a process prints, or is a
+//! bounded poll; the timings asserted are orders of magnitude, and the measured ones are printed
+//! for the record.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use graceful_tests_integration::clients::{
-    self, nghttp_stamp, require_programs, require_python_module,
+    self, grpc_python, nghttp_stamp, require_grpc_python, require_programs, require_python_module,
 };
 use graceful_tests_integration::{Finished, Line, Process, Signal};
 
@@ -352,6 +353,73 @@ fn nghttp_over_tls_gets_goaway_before_stop_accepting_and_its_slow_request_comple
         "GOAWAY came up to {at_most:?} after the signal, with a {PRE_STOP:?} pre-stop"
     );
     app.wait_exit().assert_code(0);
+}
+
+/// A grpcio client (Google's C core) with TLS credentials that trust the test CA only, on one
+/// channel to `argv[2]`: each line of stdin is a name for `SayHello`, answered in order by
+/// `answer code=OK message=M` or `answer code=CODE details=D`.
+const GRPC_CLIENT: &str = r#"
+import sys
+import grpc
+
+sys.path.insert(0, sys.argv[1])
+greeter, greeter_grpc = grpc.protos_and_services("greeter.proto")
+credentials = grpc.ssl_channel_credentials(root_certificates=open(sys.argv[3], "rb").read())
+stub = greeter_grpc.GreeterStub(grpc.secure_channel(sys.argv[2], credentials))
+for line in sys.stdin:
+    try:
+        # A deadline reached only when something is broken.
+        reply = stub.SayHello(greeter.HelloRequest(name=line.strip()), timeout=60)
+        print("answer code=OK message=" + reply.message.replace(" ", "_"))
+    except grpc.RpcError as error:
+        print(f"answer code={error.code().name} details={error.details()}")
+"#;
+
+#[test]
+fn a_grpcio_call_over_tls_in_flight_at_sigterm_completes_ok() {
+    if !require_openssl_and(&[]) || !require_grpc_python() {
+        return;
+    }
+    let (pki, volume) = mounted("grpc");
+    let mut app = start("tls_grpc", &volume, &[("GRACEFUL_PRE_STOP", "1s")]);
+    let address = app.listening_address().to_string();
+    let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grpc");
+    let ca = pki.ca().display().to_string();
+    let mut client = Process::python_with(
+        &grpc_python(),
+        "grpcio over TLS",
+        GRPC_CLIENT,
+        &[proto_dir, &address, &ca],
+    );
+    let before = client.ask("before", "answer");
+    assert_eq!(field(&before, "code"), "OK", "{before:?}");
+
+    client.tell("sleep-2000");
+    app.wait_for_stdout("call started");
+    app.signal(Signal::SIGTERM);
+    let signal = app.last_signal_at.unwrap();
+    let stop_accepting = app.wait_for_stderr("stop accepting");
+    let during = client.wait_for_nth_stdout("answer", 2);
+    let finished = app.wait_exit();
+    eprintln!(
+        "tls: a 2 s SayHello begun before SIGTERM answered {:?} after it ({}); stop accepting \
+         seen {:?} after it; exit {:?} after it",
+        during.at - signal,
+        during.text,
+        stop_accepting.at - signal,
+        finished.after_signal.unwrap()
+    );
+    assert_eq!(field(&during, "code"), "OK", "{during:?}");
+    assert!(
+        field(&during, "message").starts_with("hello_sleep-2000_from_"),
+        "{during:?}"
+    );
+    // Through the whole sequence: the call was still in flight at stop-accepting.
+    assert!(
+        during.at > stop_accepting.at,
+        "the call answered before stop-accepting: it did not span the shutdown"
+    );
+    finished.assert_code(0);
 }
 
 // ---- rotation -------------------------------------------------------------------------------
