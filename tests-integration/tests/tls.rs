@@ -2,9 +2,11 @@
 //! gRPC) serve HTTPS with a certificate this file makes at run time (a test CA and two leaves,
 //! with the `openssl` CLI; no private key is checked in), driven by curl, nghttp, Python's `ssl`
 //! and grpcio, and raw sockets, and sent real signals. The certificate rotates the way a
-//! Kubernetes Secret volume does it. Every wait is woken by a line a process prints, or is a
-//! bounded poll; the timings asserted are orders of magnitude, and the measured ones are printed
-//! for the record.
+//! Kubernetes Secret volume does it. Where graceful claims to do better with stalled handshakes,
+//! the same client runs against the contrasts: a TLS `Listener` under `axum::serve`
+//! (src/bin/axum_tls_listener.rs) and axum-server (src/bin/axum_server_tls.rs). Every wait is
+//! woken by a line a process prints, or is a bounded poll; the timings asserted are orders of
+//! magnitude, and the measured ones are printed for the record.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -614,4 +616,107 @@ fn stalled_handshakes_delay_no_one_and_do_not_hold_the_drain() {
         "the stalled handshakes held the exit {after:?} after SIGTERM (ceiling {ceiling:?}; the \
          handshake timeout is 10 s)"
     );
+}
+
+/// The contrast: under `axum::serve`, a `Listener` whose `accept` does the handshake takes no
+/// other connection while one client stalls in it. The same request, behind the same silent
+/// client, that graceful answers at once gets nothing in 2 s.
+#[test]
+fn under_axum_serve_a_handshake_in_the_accept_loop_serves_no_one_else_while_one_stalls() {
+    if !require_openssl_and(&[("curl", "curl")]) {
+        return;
+    }
+    let (pki, volume) = mounted("accept-loop");
+    let servers = [
+        start("tls_app", &volume, &[]),
+        start("axum_tls_listener", &volume, &[]),
+    ];
+    let [(served, served_in), (held, held_for)] = [&servers[0], &servers[1]].map(|server| {
+        let address = server.listening_address();
+        // Accepted first: the accept queue is in order.
+        let _silent = TcpStream::connect(address).unwrap();
+        timed_get(&pki, address, "2")
+    });
+    eprintln!(
+        "tls: behind a silent client, graceful answered in {served_in:?}; axum::serve with the \
+         handshake in its accept loop: curl exit {:?} after {held_for:?} ({})",
+        held.code,
+        held.line("status=").text
+    );
+    served.assert_code(0);
+    assert_eq!(served.text(), "hello\n\nstatus=200 version=1.1");
+    assert_eq!(
+        held.code,
+        Some(28),
+        "curl did not time out against the contrast: the contrast is gone: {held:?}"
+    );
+    assert!(held.text().ends_with("status=000 version=0"), "{held:?}");
+    for server in servers {
+        stop(server).assert_code(0);
+    }
+}
+
+/// Starts `fixture` and holds a silent client on it that the server has accepted: a request made
+/// after it connected has been answered, and the accept queue is in order.
+fn with_a_silent_client(
+    pki: &Pki,
+    volume: &Volume,
+    fixture: &str,
+    env: &[(&str, &str)],
+) -> (Process, TcpStream) {
+    let server = start(fixture, volume, env);
+    let address = server.listening_address();
+    let silent = TcpStream::connect(address).unwrap();
+    let (answered, _) = timed_get(pki, address, "20");
+    answered.assert_code(0);
+    (server, silent)
+}
+
+/// The contrast of axum#2611: axum-server stopped as axum's `tls-graceful-shutdown` example does
+/// (`Handle::graceful_shutdown(Some(10 s))`) waited, up to 0.8.0, for a client that never began
+/// its handshake: until its handshake timeout (10 s, like the grace period). Since 0.9.0
+/// axum-server cancels handshakes at shutdown: its figure is recorded beside the others.
+#[test]
+fn a_silent_client_held_axum_server_0_8_for_its_grace_period_and_holds_graceful_for_none() {
+    if !require_openssl_and(&[("curl", "curl")]) {
+        return;
+    }
+    let pre_stop = Duration::from_secs(1);
+    let (pki, volume) = mounted("grace");
+    let servers = [
+        ("graceful", "tls_app", "0"),
+        ("axum-server 0.8.0", "axum_server_tls", "0.8"),
+        ("axum-server 0.9", "axum_server_tls", "0.9"),
+    ]
+    .map(|(name, fixture, version)| {
+        let env = [("GRACEFUL_PRE_STOP", "1s"), ("AXUM_SERVER", version)];
+        (name, with_a_silent_client(&pki, &volume, fixture, &env))
+    });
+    // Signalled together, so the 10 s run once.
+    let [graceful, old, current] = servers
+        .map(|(name, (mut server, silent))| {
+            server.signal(Signal::SIGTERM);
+            (name, server, silent)
+        })
+        .map(|(name, server, _silent)| (name, server.wait_exit()));
+    for (name, finished) in [&graceful, &old, &current] {
+        eprintln!(
+            "tls: {name}: exit {:?} {:?} after SIGTERM, with a silent client",
+            finished.code,
+            finished.after_signal.unwrap()
+        );
+    }
+    graceful.1.assert_code(0);
+    let ceiling = pre_stop + FIRST_REQUEST_WINDOW + Duration::from_secs(2);
+    graceful
+        .1
+        .assert_exited_within(ceiling, "graceful with a silent client");
+    old.1.assert_code(0);
+    let held = old.1.after_signal.unwrap();
+    assert!(
+        held > Duration::from_secs(8),
+        "axum-server 0.8.0 exited {held:?} after SIGTERM with a silent client: the contrast is \
+         gone"
+    );
+    current.1.assert_code(0);
 }
