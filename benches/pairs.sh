@@ -30,14 +30,15 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 pair_ratio() { awk -v s="$1" -v b="$2" 'BEGIN {printf "%.3f", s/b}'; }
 
 # summarize LABEL SUBJECT_NAME BASELINE_NAME SUBJECT_ARRAY BASELINE_ARRAY RATIO_ARRAY (array names)
+# [UNIT, default req/s]
 summarize() {
   local -n _subject=$4 _baseline=$5 _ratios=$6
-  local sm bm sorted
+  local unit=${7:-req/s} sm bm sorted
   sm=$(median "${_subject[@]}"); bm=$(median "${_baseline[@]}")
   sorted=$(printf '%s\n' "${_ratios[@]}" | sort -g)
-  awk -v label="$1" -v sn="$2" -v bn="$3" -v s="$sm" -v b="$bm" -v n="${#_ratios[@]}" \
+  awk -v label="$1" -v sn="$2" -v bn="$3" -v s="$sm" -v b="$bm" -v n="${#_ratios[@]}" -v unit="$unit" \
     -v med="$(median "${_ratios[@]}")" -v lo="$(head -1 <<<"$sorted")" -v hi="$(tail -1 <<<"$sorted")" \
-    'BEGIN {printf "%s: %s median %.0f req/s, %s median %.0f req/s; ratio %s/%s of the medians %.3f; per pair (%d): median %.3f, spread %.3f-%.3f\n", label, sn, s, bn, b, sn, bn, s/b, n, med, lo, hi}'
+    'BEGIN {printf "%s: %s median %.0f %s, %s median %.0f %s; ratio %s/%s of the medians %.3f; per pair (%d): median %.3f, spread %.3f-%.3f\n", label, sn, s, unit, bn, b, unit, sn, bn, s/b, n, med, lo, hi}'
 }
 
 # What a run of one server does, shared by the scripts that start a server per run (serve.sh,
@@ -65,6 +66,9 @@ stop_server() {
   wait "$server_pid" || bench_fail "$1 did not exit cleanly on SIGTERM"
   server_pid=""
 }
+
+# The server's CPU time so far (user + system, every thread), in clock ticks.
+server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 
 # For `trap kill_server EXIT`: a failed check must not leave a server running.
 kill_server() { if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; fi; }
