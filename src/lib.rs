@@ -17,7 +17,7 @@
 //!
 //! See the README for the whole sequence, every key and environment variable, and exit codes.
 
-pub use graceful_macros::{main, on_shutdown, tracked};
+pub use graceful_macros::{main, on_reload, on_shutdown, tracked};
 // Everything public in the runtime, as the features compiled it: no list of `cfg`s here that
 // must match the runtime's. `tests/facade.rs` checks that every name the README uses is here.
 pub use graceful_runtime::*;

@@ -19,6 +19,7 @@ macro_rules! exported {
 
 exported!(
     main,
+    on_reload,
     on_shutdown,
     tracked,
     bind,
@@ -50,6 +51,8 @@ exported!(
     IntoHookResult,
     MainOutput,
     Phase,
+    ReloadError,
+    ReloadReport,
     ReportFormat,
     ShutdownReport,
     Signal,

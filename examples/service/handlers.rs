@@ -1,6 +1,8 @@
-//! The service's database and handlers: each handler tracked, each write in one transaction.
+//! The service's database, handlers and settings: each handler tracked, each write in one
+//! transaction, the settings re-read at each reload.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -119,9 +121,37 @@ pub async fn read(
         .ok_or((StatusCode::NOT_FOUND, "no such item".to_owned()))
 }
 
+/// How many items `GET /items` lists at most: `list_limit` in the settings file; -1, SQLite's
+/// "no limit", until a file says otherwise.
+static LIST_LIMIT: AtomicI64 = AtomicI64::new(-1);
+
+/// Reads the file `SETTINGS_FILE` names, if any: one line, `list_limit = N`. Runs at start-up
+/// and at every reload (SIGHUP, `systemctl reload`); on a file it cannot use, it fails and the
+/// limit in force stays.
+#[graceful::on_reload(name = "settings")]
+pub async fn reload_settings() -> Result<(), String> {
+    let Some(path) = std::env::var_os("SETTINGS_FILE") else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(&path);
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    let limit = text
+        .trim()
+        .strip_prefix("list_limit")
+        .and_then(|rest| rest.trim_start().strip_prefix('='))
+        .and_then(|value| value.trim().parse::<u32>().ok())
+        .ok_or_else(|| format!("{}: write `list_limit = N`", path.display()))?;
+    LIST_LIMIT.store(i64::from(limit), Ordering::Relaxed);
+    tracing::info!(limit, "settings: GET /items lists at most {limit} items");
+    Ok(())
+}
+
 #[graceful::tracked]
 pub async fn list(State(pool): State<SqlitePool>) -> Result<Json<Vec<Item>>, (StatusCode, String)> {
-    let items = sqlx::query_as::<_, Item>("SELECT id, body FROM items ORDER BY id")
+    let items = sqlx::query_as::<_, Item>("SELECT id, body FROM items ORDER BY id LIMIT ?")
+        .bind(LIST_LIMIT.load(Ordering::Relaxed))
         .fetch_all(&pool)
         .await
         .map_err(internal)?;

@@ -1,8 +1,9 @@
 //! `cargo run --example service --features serve,health`: an axum service with a SQLite database
 //! through sqlx, made to stop without losing a request. POST /items writes a row in a
 //! transaction; GET /items/{id} and GET /items read. Configure with `LISTEN_ADDR` (default
-//! 127.0.0.1:3000), `DATABASE_URL` (default an SQLite file beside the working directory) and
-//! `GRACEFUL_*` (see the README).
+//! 127.0.0.1:3000), `DATABASE_URL` (default an SQLite file beside the working directory),
+//! `SETTINGS_FILE` (optional: `list_limit = N`, re-read at each reload, SIGHUP or `systemctl
+//! reload`) and `GRACEFUL_*` (see the README).
 
 mod handlers;
 
@@ -37,6 +38,7 @@ async fn main() -> Result<(), StartupError> {
         .map_err(|error| format!("LISTEN_ADDR={listen_addr:?} is not a socket address ({error}); write e.g. 127.0.0.1:3000"))?;
     let database_url = env_or("DATABASE_URL", "sqlite://graceful-service.db");
 
+    handlers::reload_settings().await?;
     let pool = handlers::connect(&database_url)
         .await
         .map_err(|error| format!("DATABASE_URL={database_url:?}: {error}"))?;

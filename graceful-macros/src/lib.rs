@@ -3,14 +3,16 @@
 //! (docs/PRIVATE-API.md); all behaviour lives in `graceful-runtime`.
 //!
 //! Use them through `graceful`: `#[graceful::main]`, `#[graceful::tracked]`,
-//! `#[graceful::on_shutdown(order = N)]`.
+//! `#[graceful::on_shutdown(order = N)]`, `#[graceful::on_reload]`.
 
 mod args;
 mod duration;
+mod hook;
 mod item;
 mod krate;
 mod main_attr;
 mod name;
+mod on_reload;
 mod on_shutdown;
 mod signature;
 mod tracked;
@@ -31,6 +33,9 @@ use proc_macro::TokenStream;
 ///   `abandon_timeout = "1s"`: humantime durations, checked at compile time;
 /// - `signals = ["SIGTERM", "SIGINT"]`: any of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
 ///   SIGUSR2;
+/// - `reload_signal = "SIGHUP"`: the signal that reloads (the default, unless `signals` names
+///   SIGHUP), any of the same, or `"none"`: no handler is installed for it, and
+///   `graceful::reload()` still reloads. A signal that also shuts down is an error;
 /// - `flavor = "multi_thread"` or `"current_thread"`, and `worker_threads = N` (multi_thread);
 /// - `report = "text"` or `"json"`: the final report for people, or as one line of JSON on
 ///   stderr;
@@ -86,4 +91,26 @@ pub fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
     on_shutdown::on_shutdown(args.into(), item.into()).into()
+}
+
+/// Adds a free fn to the reload table, run at every reload (the reload signal, SIGHUP by
+/// default, or `graceful::reload()`), one at a time in ascending `order` (an `i32`, default 0),
+/// each under its timeout. A failing hook is reported and the next still runs; it should leave
+/// the state it guards as it was (build the new value, then swap it in).
+///
+/// The fn is sync or async, takes no parameters and returns `()` or `Result<(), E: Display>`.
+/// Keys, all optional: `order = N` (default 0), `timeout = "2s"` (default: the run's
+/// `hook_timeout`), `name = "settings"` (default: module path and fn name), `crate = "path"`.
+///
+/// ```
+/// #[graceful::on_reload(timeout = "2s")]
+/// async fn reload_settings() -> Result<(), std::io::Error> {
+///     let _fresh = tokio::fs::read_to_string("/etc/my-service/settings.toml").await?;
+///     // parse, then swap it in: on error the old settings stay
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
+    on_reload::on_reload(args.into(), item.into()).into()
 }

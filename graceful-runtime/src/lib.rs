@@ -324,7 +324,7 @@ where
 }
 
 /// The `grpc.health.v1.Health` service for a tonic server, answering from graceful's health:
-/// SERVING once [`ready`](crate::ready), NOT_SERVING from the start of shutdown on.
+/// SERVING once [`ready`], NOT_SERVING from the start of shutdown on.
 ///
 /// Each call makes a health service with services of its own; clone it to share them. See
 /// [`GrpcHealth`] for what it answers.

@@ -53,18 +53,22 @@ fn builder_calls(config: &MainConfig) -> Vec<TokenStream> {
         calls.push(quote_spanned!(setting.span=> .#method(#value)));
     }
     if let Some(signals) = &config.signals {
-        let variants = signals.value.iter().map(|signal| {
-            let variant = match signal.value {
-                SignalName::Sigterm => Ident::new("Sigterm", signal.span),
-                SignalName::Sigint => Ident::new("Sigint", signal.span),
-                SignalName::Sigquit => Ident::new("Sigquit", signal.span),
-                SignalName::Sighup => Ident::new("Sighup", signal.span),
-                SignalName::Sigusr1 => Ident::new("Sigusr1", signal.span),
-                SignalName::Sigusr2 => Ident::new("Sigusr2", signal.span),
-            };
-            quote_spanned!(signal.span=> #krate::__private::Signal::#variant)
-        });
+        let variants = signals
+            .value
+            .iter()
+            .map(|signal| signal_path(krate, signal.value, signal.span));
         calls.push(quote_spanned!(signals.span=> .signals([#(#variants),*])));
+    }
+    if let Some(reload_signal) = &config.reload_signal {
+        let span = reload_signal.span;
+        let value = match reload_signal.value {
+            Some(signal) => {
+                let signal = signal_path(krate, signal, span);
+                quote_spanned!(span=> ::core::option::Option::Some(#signal))
+            }
+            None => quote_spanned!(span=> ::core::option::Option::None),
+        };
+        calls.push(quote_spanned!(span=> .reload_signal(#value)));
     }
     if let Some(flavor) = &config.flavor {
         let variant = match flavor.value {
@@ -90,6 +94,19 @@ fn builder_calls(config: &MainConfig) -> Vec<TokenStream> {
             .push(quote_spanned!(report.span=> .report(#krate::__private::ReportFormat::#variant)));
     }
     calls
+}
+
+/// `graceful::Signal`'s variant for `signal`, spanned on where it was written.
+fn signal_path(krate: &syn::Path, signal: SignalName, span: Span) -> TokenStream {
+    let variant = match signal {
+        SignalName::Sigterm => Ident::new("Sigterm", span),
+        SignalName::Sigint => Ident::new("Sigint", span),
+        SignalName::Sigquit => Ident::new("Sigquit", span),
+        SignalName::Sighup => Ident::new("Sighup", span),
+        SignalName::Sigusr1 => Ident::new("Sigusr1", span),
+        SignalName::Sigusr2 => Ident::new("Sigusr2", span),
+    };
+    quote_spanned!(span=> #krate::__private::Signal::#variant)
 }
 
 /// On a mistake: the errors, and the user's fn kept as an inner fn that is never called, so

@@ -21,6 +21,7 @@ pub(crate) const MAIN_KEYS: &[&str] = &[
     "grace",
     "abandon_timeout",
     "signals",
+    "reload_signal",
     "flavor",
     "worker_threads",
     // Accepted without the `health` feature too, to say that the feature is needed.
@@ -82,6 +83,23 @@ mod tests {
             assert!(expansion.contains(call), "{call}\nnot in\n{expansion}");
         }
         assert!(!expansion.contains("compile_error"), "{expansion}");
+    }
+
+    #[test]
+    fn reload_signal_becomes_an_option() {
+        for (key, call) in [
+            (
+                quote!(reload_signal = "SIGUSR1"),
+                ". reload_signal (:: core :: option :: Option :: Some (:: graceful :: __private :: Signal :: Sigusr1))",
+            ),
+            (
+                quote!(reload_signal = "none"),
+                ". reload_signal (:: core :: option :: Option :: None)",
+            ),
+        ] {
+            let expansion = main(key, quote!(async fn main() {})).to_string();
+            assert!(expansion.contains(call), "{call}\nnot in\n{expansion}");
+        }
     }
 
     #[test]

@@ -31,6 +31,9 @@ const SIGNALS: &[(&str, SignalName)] = &[
     ("SIGUSR2", SignalName::Sigusr2),
 ];
 
+/// The signals that shut down when the `signals` key is left out (the runtime's default).
+const DEFAULT_SIGNALS: &[SignalName] = &[SignalName::Sigterm, SignalName::Sigint];
+
 /// The fn must be one the builder can run: async, without parameters, not generic, safe, with
 /// an output type the compiler can check.
 pub(super) const SIGNATURE: Rules = Rules {
@@ -96,6 +99,8 @@ pub(super) struct MainConfig {
     pub(super) durations: Vec<(&'static str, Setting<Duration>)>,
     /// Each signal spanned on its string.
     pub(super) signals: Option<Setting<Vec<Setting<SignalName>>>>,
+    /// `Some(None)` for "none".
+    pub(super) reload_signal: Option<Setting<Option<SignalName>>>,
     pub(super) flavor: Option<Setting<Flavor>>,
     pub(super) worker_threads: Option<Setting<usize>>,
     /// The address literal, kept as written: the builder takes a `&'static str`.
@@ -119,6 +124,22 @@ pub(super) fn config(args: &Args, errors: &mut Errors) -> MainConfig {
     let signals = args
         .get("signals")
         .and_then(|arg| Some(setting(arg, errors.take(signals(arg))?)));
+    let reload_signal = args.get("reload_signal").and_then(|arg| {
+        let signal = errors.take(reload_signal(arg))?;
+        let shutdown_signals = match (&signals, args.get("signals")) {
+            (Some(signals), _) => Some(signals.value.iter().map(|signal| signal.value).collect()),
+            (None, None) => Some(DEFAULT_SIGNALS.to_vec()),
+            // Already reported: what it would have named is unknown.
+            (None, Some(_)) => None,
+        };
+        if let (Some(signal), Some(shutdown_signals)) = (signal, shutdown_signals) {
+            if shutdown_signals.contains(&signal) {
+                errors.push(signal_in_both(arg, signal, args.get("signals").is_some()));
+                return None;
+            }
+        }
+        Some(setting(arg, signal))
+    });
     let flavor = args
         .get("flavor")
         .and_then(|arg| Some(setting(arg, errors.take(flavor(arg))?)));
@@ -147,6 +168,7 @@ pub(super) fn config(args: &Args, errors: &mut Errors) -> MainConfig {
         krate,
         durations,
         signals,
+        reload_signal,
         flavor,
         worker_threads,
         health,
@@ -213,6 +235,35 @@ fn signals(arg: &Arg) -> syn::Result<Vec<Setting<SignalName>>> {
     }
     errors.finish()?;
     Ok(signals)
+}
+
+/// A signal name, or "none".
+fn reload_signal(arg: &Arg) -> syn::Result<Option<SignalName>> {
+    let mut choices: Vec<(&str, Option<SignalName>)> = SIGNALS
+        .iter()
+        .map(|&(name, signal)| (name, Some(signal)))
+        .collect();
+    choices.push(("none", None));
+    one_of(arg, "reload signal", &choices)
+}
+
+/// On the `reload_signal` key: the runtime would refuse to start (exit 78), so the build does.
+fn signal_in_both(arg: &Arg, signal: SignalName, signals_written: bool) -> syn::Error {
+    let name = SIGNALS
+        .iter()
+        .find(|(_, known)| *known == signal)
+        .map_or("it", |(name, _)| *name);
+    let message = if signals_written {
+        format!("{name} is named both in `signals` (shut down) and as `reload_signal`: a signal does one thing; remove it from `signals`, or reload on another signal, e.g. reload_signal = \"SIGUSR1\"")
+    } else {
+        let other = if signal == SignalName::Sigterm {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        format!("{name} already shuts down (the default `signals` are SIGTERM and SIGINT): a signal does one thing; reload on another signal, e.g. reload_signal = \"SIGUSR1\", or leave {name} out of the shutdown signals, e.g. signals = [\"{other}\"]")
+    };
+    syn::Error::new_spanned(&arg.path, message)
 }
 
 fn flavor(arg: &Arg) -> syn::Result<Flavor> {
@@ -333,7 +384,7 @@ mod tests {
         let (_, messages) = checked(quote!(drain_timout = "5s"));
         assert_eq!(
             messages,
-            ["unknown key `drain_timout`; expected one of: drain_timeout, hook_timeout, pre_stop, grace, abandon_timeout, signals, flavor, worker_threads, health, report, crate"]
+            ["unknown key `drain_timout`; expected one of: drain_timeout, hook_timeout, pre_stop, grace, abandon_timeout, signals, reload_signal, flavor, worker_threads, health, report, crate"]
         );
     }
 
@@ -363,6 +414,58 @@ mod tests {
                 "write each signal as a string, e.g. \"SIGTERM\"",
             ]
         );
+    }
+
+    #[test]
+    fn reload_signal_is_a_signal_name_or_none() {
+        let (config, messages) = checked(quote!(reload_signal = "SIGUSR1"));
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(
+            config.reload_signal.unwrap().value,
+            Some(SignalName::Sigusr1)
+        );
+        let (config, messages) = checked(quote!(reload_signal = "none"));
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(config.reload_signal.unwrap().value, None);
+        let (_, messages) = checked(quote!(reload_signal = "SIGKILL"));
+        assert_eq!(
+            messages,
+            ["unknown reload signal \"SIGKILL\"; write \"SIGTERM\" or \"SIGINT\" or \"SIGQUIT\" or \"SIGHUP\" or \"SIGUSR1\" or \"SIGUSR2\" or \"none\""]
+        );
+    }
+
+    #[test]
+    fn a_signal_that_shuts_down_cannot_also_reload() {
+        let (config, messages) = checked(quote!(
+            signals = ["SIGTERM", "SIGHUP"],
+            reload_signal = "SIGHUP"
+        ));
+        assert!(config.reload_signal.is_none());
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].starts_with(
+                "SIGHUP is named both in `signals` (shut down) and as `reload_signal`"
+            ),
+            "{messages:?}"
+        );
+        // The default signals shut down too, whether written or not.
+        let (_, messages) = checked(quote!(reload_signal = "SIGINT"));
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].starts_with(
+                "SIGINT already shuts down (the default `signals` are SIGTERM and SIGINT)"
+            ) && messages[0].ends_with("signals = [\"SIGTERM\"]"),
+            "{messages:?}"
+        );
+        // Once it no longer shuts down, it may reload; a bad `signals` list hides nothing more.
+        let (config, messages) = checked(quote!(signals = ["SIGTERM"], reload_signal = "SIGINT"));
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(
+            config.reload_signal.unwrap().value,
+            Some(SignalName::Sigint)
+        );
+        let (_, messages) = checked(quote!(signals = ["SIGKILL"], reload_signal = "SIGTERM"));
+        assert_eq!(messages.len(), 1, "{messages:?}");
     }
 
     #[test]

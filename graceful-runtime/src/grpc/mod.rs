@@ -23,7 +23,7 @@ use responder::Responder;
 
 /// The `grpc.health.v1.Health` service, following graceful's health.
 ///
-/// Made by [`grpc_health`]. It answers for the overall server (`""`) and for each service
+/// Made by [`grpc_health`](crate::grpc_health). It answers for the overall server (`""`) and for each service
 /// added with [`serving`](GrpcHealth::serving) or [`serving_name`](GrpcHealth::serving_name):
 ///
 /// | graceful's health | Check | Watch |

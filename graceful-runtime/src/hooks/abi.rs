@@ -1,6 +1,7 @@
-//! What `#[graceful::on_shutdown]` and `#[graceful::on_reload]` expand to: the table entry, the link-time slice it is
-//! collected in, and the helpers that normalise a hook's return type. Generated code reaches
-//! these through `__private`, so a change here is a change to what the macro emits.
+//! What `#[graceful::on_shutdown]` and `#[graceful::on_reload]` expand to: the table entry, the
+//! link-time slices it is collected in, and the helpers that normalise a hook's return type.
+//! Generated code reaches these through `__private`, so a change here is a change to what the
+//! macros emit.
 
 use std::fmt;
 use std::future::Future;
@@ -13,10 +14,12 @@ pub type HookResult = Result<(), String>;
 /// An async hook's future, boxed so that the static table can hold fn pointers.
 pub type BoxHookFuture = Pin<Box<dyn Future<Output = HookResult> + Send + 'static>>;
 
-/// One `#[graceful::on_shutdown]` fn, as the macro records it in the `HOOKS` slice.
+/// One `#[graceful::on_shutdown]` fn, as the macro records it in the `HOOKS` slice (or one
+/// `#[graceful::on_reload]` fn, in `RELOAD_HOOKS`).
 #[derive(Debug)]
 pub struct StaticHook {
-    /// Lower runs first; equal orders run concurrently.
+    /// Lower runs first; equal orders run concurrently at shutdown, one after another at a
+    /// reload.
     pub order: i32,
     /// `module::fn`, or the `name` given to the attribute.
     pub name: &'static str,
@@ -47,8 +50,8 @@ pub static RELOAD_HOOKS: [StaticHook];
 /// What a hook fn, and an essential task (`spawn_essential`), may return: `()` or
 /// `Result<(), E: Display>`.
 #[diagnostic::on_unimplemented(
-    message = "a shutdown hook or essential task must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
-    label = "this return type is not allowed for a shutdown hook or essential task"
+    message = "a shutdown or reload hook, or an essential task, must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
+    label = "this return type is not allowed for a hook or an essential task"
 )]
 pub trait IntoHookResult {
     /// Normalises the output; an error keeps its `Display` text.

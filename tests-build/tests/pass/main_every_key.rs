@@ -4,6 +4,7 @@
     pre_stop = "0s",
     grace = "28s",
     signals = ["SIGTERM"],
+    reload_signal = "SIGUSR1",
     flavor = "multi_thread",
     worker_threads = 2,
     report = "json",

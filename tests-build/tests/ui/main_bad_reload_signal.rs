@@ -1,0 +1,2 @@
+#[graceful::main(reload_signal = "SIGKILL")]
+async fn main() {}

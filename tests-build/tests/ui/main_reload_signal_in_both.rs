@@ -1,0 +1,2 @@
+#[graceful::main(signals = ["SIGTERM", "SIGHUP"], reload_signal = "SIGHUP")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[graceful::main(reload_signal = "SIGTERM")]
+async fn main() {}

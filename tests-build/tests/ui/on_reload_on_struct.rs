@@ -1,0 +1,4 @@
+#[graceful::on_reload]
+struct Settings;
+
+fn main() {}

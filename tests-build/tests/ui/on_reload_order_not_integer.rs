@@ -1,0 +1,4 @@
+#[graceful::on_reload(order = "first")]
+fn reload_settings() {}
+
+fn main() {}
