@@ -8,52 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/pairs.sh
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+need_tools wrk:wrk h2load:nghttp2-client
 cargo build --release -p graceful-benches --bin serve_hello
 binary="${CARGO_TARGET_DIR:-target}/release/serve_hello"
 runs=${SERVE_RUNS:-9}
 seconds=${SERVE_SECONDS:-3}
 
-server_pid=""
-# A failed check must not leave a server running.
-cleanup() { if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; fi; }
-trap cleanup EXIT
-fail() { echo "serve.sh: $1" >&2; shift; printf '%s\n' "$@" >&2; exit 1; }
+trap kill_server EXIT
 
 # $1: graceful or axum. Sets h1 and h2 (requests/s) from one server process.
 one_run() {
-  local out address report
-  out=$(mktemp)
-  SERVER=$1 "${on_server_cpu[@]}" "$binary" > "$out" 2>/dev/null &
-  server_pid=$!
-  for _ in $(seq 1 500); do grep -q LISTENING "$out" && break; sleep 0.01; done
-  address=$(awk '/LISTENING/ {print $2}' "$out")
-  rm -f "$out"
-  [ -n "$address" ] || fail "SERVER=$1 did not start"
-
-  report=$("${on_load_cpu[@]}" wrk -t1 -c32 -d"${seconds}s" "http://$address/")
-  # wrk prints these two lines only when something went wrong.
-  if grep -qE 'Non-2xx|Socket errors' <<<"$report"; then fail "wrk against $1:" "$report"; fi
-  h1=$(awk '/Requests\/sec/ {print $2}' <<<"$report")
-
-  # -D stops at the deadline: requests still in flight then are "started", not failed.
-  report=$("${on_load_cpu[@]}" h2load -c32 -m10 -D "$seconds" "http://$address/")
-  if ! awk '
-      /^requests:/ { seen++; succeeded = $8; if ($10 != 0 || $12 != 0 || $14 != 0 || $8 == 0) bad = 1 }
-      /^status codes:/ { seen++; if ($3 != succeeded || $5 != 0 || $7 != 0 || $9 != 0) bad = 1 }
-      END { exit (seen == 2 && !bad) ? 0 : 1 }' <<<"$report"; then
-    fail "h2load against $1 had failed, errored or non-2xx requests:" "$report"
-  fi
-  h2=$(awk '/^finished in/ {print $4}' <<<"$report")
-  kill -TERM "$server_pid"
-  wait "$server_pid" || fail "SERVER=$1 did not exit cleanly on SIGTERM"
-  server_pid=""
+  start_server "SERVER=$1" "$binary" SERVER="$1"
+  h1=$(wrk_rate "$1" -t1 -c32 -d"${seconds}s" "http://$address/")
+  h2=$(h2load_rate "$1" -c32 -m10 -D "$seconds" "http://$address/")
+  stop_server "SERVER=$1"
 }
 
 g1=(); a1=(); g2=(); a2=(); r1=(); r2=()

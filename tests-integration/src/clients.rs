@@ -1,9 +1,10 @@
-//! Clients that no one here wrote (curl, nghttp2's nghttp, Python's http.client, websockets,
-//! h2 and grpcio), run as [`Process`]es: each line a client prints is timed as it arrives, and
-//! the Python drivers take their next step from a line on stdin, so that a test moves on events,
-//! never on sleeps.
+//! Clients that no one here wrote (curl, nghttp2's nghttp, Python's http.client, ssl,
+//! websockets, h2 and grpcio), run as [`Process`]es: each line a client prints is timed as it
+//! arrives, and the Python drivers take their next step from a line on stdin, so that a test
+//! moves on events, never on sleeps.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,6 +17,14 @@ pub fn require_program(program: &str, package: &str) -> bool {
         &format!("{program} on PATH (scripts/install-test-clients installs {package})"),
         program_on_path(program).is_some(),
     )
+}
+
+/// Whether every `(program, Debian package)` is on `PATH`; says so out loud for the first
+/// missing one.
+pub fn require_programs(programs: &[(&str, &str)]) -> bool {
+    programs
+        .iter()
+        .all(|(program, package)| require_program(program, package))
 }
 
 /// Whether [`PYTHON`] can import `module`; says so out loud when it cannot.
@@ -72,22 +81,30 @@ pub fn curl(url: &str) -> Finished {
 /// Runs curl with HTTP/2 over cleartext (prior knowledge) on `url` to the end; stdout is
 /// the body, then `status=S version=V`.
 pub fn curl_http2(url: &str) -> Finished {
-    Process::start(
-        "curl",
-        "curl",
-        &[
-            "--http2-prior-knowledge",
-            "--silent",
-            "--show-error",
-            "--max-time",
-            "20",
-            "--write-out",
-            "\nstatus=%{http_code} version=%{http_version}\n",
-            url,
-        ],
-        &[],
-    )
-    .wait_exit()
+    curl_with_status(&["--http2-prior-knowledge"], url).wait_exit()
+}
+
+/// Starts curl over HTTPS on `url`, trusting only the CA certificate in the file `ca`, with
+/// `args` (`--http2` or `--http1.1`; a `--max-time` of their own overrides the 20 s); stdout is
+/// the body, then `status=S version=V`. A timeout is exit code 28 and `status=000`.
+pub fn curl_https(ca: &Path, args: &[&str], url: &str) -> Process {
+    let ca = ca.to_str().expect("a UTF-8 path");
+    let mut all = vec!["--cacert", ca];
+    all.extend_from_slice(args);
+    curl_with_status(&all, url)
+}
+
+/// curl with `args` on `url`, silent but for errors, 20 s at most, its stdout closed by
+/// `status=S version=V`.
+fn curl_with_status(args: &[&str], url: &str) -> Process {
+    let mut all = vec!["--silent", "--show-error", "--max-time", "20"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--write-out",
+        "\nstatus=%{http_code} version=%{http_version}\n",
+        url,
+    ]);
+    Process::start("curl", "curl", &all, &[])
 }
 
 /// Starts nghttp with `-v` (every frame, each stamped with seconds since its connection was
@@ -132,6 +149,68 @@ for line in sys.stdin:
         body = response.read().decode()
         connection_header = response.getheader("Connection")
         print(f"answer status={response.status} connection={connection_header} port={port} body={body!r}")
+    except Exception as error:
+        print(f"answer error={type(error).__name__}: {error}")
+"#;
+
+/// An HTTPS/1.1 client (`http.client.HTTPSConnection` over `ssl`) that trusts only the CA
+/// certificate in the file `ca` and takes one command a line, each answered by one `answer`
+/// line (see [`Process::ask`]):
+/// - `new`: a new connection, and GET / on it;
+/// - `again`: GET / on the connection of the last `new` (never a reconnect);
+/// - `wait SERIAL SECONDS`: new connections, one after the other, until one presents the
+///   certificate with serial SERIAL (hex, as `openssl x509 -serial` prints it).
+///
+/// A GET answers `answer status=S serial=SERIAL port=P` (P: the client's port, the connection's
+/// identity); `wait` answers `answer after=SECONDS` or `answer timeout last=SERIAL`; a failure
+/// `answer error=TYPE: MESSAGE`.
+pub fn https(address: SocketAddr, ca: &Path) -> Process {
+    let [host, port] = host_and_port(address);
+    let ca = ca.to_str().expect("a UTF-8 path");
+    Process::python("https", HTTPS, &[&host, &port, ca])
+}
+
+const HTTPS: &str = r#"
+import http.client, ssl, sys, time
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+context = ssl.create_default_context(cafile=cafile)
+
+def connect():
+    connection = http.client.HTTPSConnection(host, port, context=context, timeout=30)
+    connection.auto_open = 0  # a closed connection is an error, not a reconnect
+    connection.connect()
+    return connection
+
+def get(connection):
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    response.read()
+    serial = connection.sock.getpeercert()["serialNumber"]
+    return f"status={response.status} serial={serial} port={connection.sock.getsockname()[1]}"
+
+kept = None
+for line in sys.stdin:
+    command = line.split()
+    try:
+        if command[0] == "new":
+            kept = connect()
+            print("answer " + get(kept))
+        elif command[0] == "again":
+            print("answer " + get(kept))
+        elif command[0] == "wait":
+            began = time.monotonic()
+            while True:
+                connection = connect()
+                seen = connection.sock.getpeercert()["serialNumber"]
+                connection.close()
+                if seen == command[1]:
+                    print(f"answer after={time.monotonic() - began:.3f}")
+                    break
+                if time.monotonic() - began > float(command[2]):
+                    print(f"answer timeout last={seen}")
+                    break
+                # Bounded polling of the server's certificate, not a synchronisation.
+                time.sleep(0.05)
     except Exception as error:
         print(f"answer error={type(error).__name__}: {error}")
 "#;

@@ -1,68 +1,32 @@
-//! `graceful::serve(..).tls(..)` as real clients see it: src/bin/tls_app.rs serves HTTPS with a
-//! certificate this file makes at run time (a test CA and two leaves, with the `openssl` CLI; no
-//! private key is checked in), driven by curl, nghttp, Python's `ssl` and raw sockets, and sent
-//! real signals. The certificate rotates the way a Kubernetes Secret volume does it. Every wait
-//! is woken by a line a process prints, or is a bounded poll; the timings asserted are orders of
+//! `graceful::serve(..).tls(..)` as real clients see it: src/bin/tls_app.rs (and tls_grpc.rs, for
+//! gRPC) serve HTTPS with a certificate this file makes at run time (a test CA and two leaves,
+//! with the `openssl` CLI; no private key is checked in), driven by curl, nghttp, Python's `ssl`
+//! and grpcio, and raw sockets, and sent real signals. The certificate rotates the way a
+//! Kubernetes Secret volume does it. Where graceful claims to do better with stalled handshakes,
+//! the same client runs against the contrasts: a TLS `Listener` under `axum::serve`
+//! (src/bin/axum_tls_listener.rs) and axum-server (src/bin/axum_server_tls.rs). Every wait is
+//! woken by a line a process prints, or is a bounded poll; the timings asserted are orders of
 //! magnitude, and the measured ones are printed for the record.
-//!
-//! Its helpers are its own (tests/support is shared by the other files).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
-/// The longest any single wait may take before the test fails: only reached when broken.
-const PATIENCE: Duration = Duration::from_secs(30);
+use graceful_tests_integration::clients::{
+    self, grpc_python, nghttp_stamp, require_grpc_python, require_programs, require_python_module,
+};
+use graceful_tests_integration::{Finished, Line, Process, Signal};
 
 /// The serials of the two leaf certificates, as `openssl x509 -serial` and Python print them.
 const FIRST: &str = "1A01";
 const SECOND: &str = "1A02";
 
-// ---- what a test needs ----------------------------------------------------------------------
+/// The pre-stop of every server here unless a test says otherwise.
+const PRE_STOP: Duration = Duration::from_secs(2);
 
-/// Whether every `(program, Debian package)` is on PATH. Under `CI=true` a missing one fails the
-/// test; elsewhere the test is skipped, loudly.
-fn require(programs: &[(&str, &str)]) -> bool {
-    let missing: Vec<String> = programs
-        .iter()
-        .filter(|(program, _)| which(program).is_none())
-        .map(|(program, package)| format!("{program} ({package})"))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let what = format!(
-        "{} on PATH (scripts/install-test-clients installs them)",
-        missing.join(", ")
-    );
-    assert!(
-        std::env::var("CI").map_or(true, |ci| ci != "true"),
-        "this test needs {what}, and CI=true: CI must provide it"
-    );
-    let message = format!("!!! WARNING: this test needs {what}: test SKIPPED !!!");
-    let bar = "!".repeat(message.len());
-    let _ = writeln!(std::io::stderr().lock(), "{bar}\n{message}\n{bar}");
-    false
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|directory| directory.join(program))
-        .find(|candidate| {
-            candidate.metadata().is_ok_and(|metadata| {
-                metadata.is_file() && metadata.permissions().mode() & 0o111 != 0
-            })
-        })
-}
-
-/// Debian's Python, whose `ssl` module the driver uses.
-const PYTHON: &str = "/usr/bin/python3";
+/// `serve`'s default first-request window after stop-accepting.
+const FIRST_REQUEST_WINDOW: Duration = Duration::from_secs(1);
 
 // ---- certificates ---------------------------------------------------------------------------
 
@@ -112,9 +76,9 @@ impl Pki {
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-keyout",
-            "ca.key",
+            "@ca.key",
             "-out",
-            "ca.crt",
+            "@ca.crt",
             "-days",
             "2",
             "-subj",
@@ -138,9 +102,9 @@ impl Pki {
                 "ec_paramgen_curve:prime256v1",
                 "-nodes",
                 "-keyout",
-                &format!("{serial}.key"),
+                &format!("@{serial}.key"),
                 "-out",
-                &format!("{serial}.csr"),
+                &format!("@{serial}.csr"),
                 "-subj",
                 "/CN=localhost",
             ]);
@@ -148,19 +112,19 @@ impl Pki {
                 "x509",
                 "-req",
                 "-in",
-                &format!("{serial}.csr"),
+                &format!("@{serial}.csr"),
                 "-CA",
-                "ca.crt",
+                "@ca.crt",
                 "-CAkey",
-                "ca.key",
+                "@ca.key",
                 "-set_serial",
                 &format!("0x{serial}"),
                 "-days",
                 "2",
                 "-extfile",
-                "leaf.ext",
+                "@leaf.ext",
                 "-out",
-                &format!("{serial}.crt"),
+                &format!("@{serial}.crt"),
             ]);
         }
         pki
@@ -181,17 +145,24 @@ impl Pki {
         }
     }
 
+    /// Runs `openssl` with `args`, in which `@NAME` stands for the file NAME of this PKI.
     fn openssl(&self, args: &[&str]) {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(&self.scratch.0)
-            .output()
-            .expect("run openssl");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let args: Vec<String> = args
+            .iter()
+            .map(|arg| match arg.strip_prefix('@') {
+                Some(name) => self.path(name).display().to_string(),
+                None => (*arg).to_owned(),
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Process::start("openssl", "openssl", &args, &[])
+            .wait_exit()
+            .assert_code(0);
+    }
+
+    /// The test CA's certificate, which the clients trust.
+    fn ca(&self) -> PathBuf {
+        self.path("ca.crt")
     }
 }
 
@@ -255,404 +226,238 @@ impl Volume {
     }
 }
 
-// ---- the server -----------------------------------------------------------------------------
-
-/// Lines of one stream, each with when the test read it.
-type Lines = Vec<(Instant, String)>;
-
-/// What a process printed: stdout, then stderr.
-#[derive(Default)]
-struct Output {
-    lines: Mutex<(Lines, Lines)>,
-    grew: Condvar,
+/// A PKI for `test`, and its first leaf mounted as a Secret volume.
+fn mounted(test: &str) -> (Pki, Volume) {
+    let pki = Pki::new(test);
+    let volume = Volume::new(&pki, &pki.leaf(FIRST));
+    (pki, volume)
 }
 
-impl Output {
-    fn read(self: &Arc<Self>, stream: impl Read + Send + 'static, stdout: bool) {
-        let output = Arc::clone(self);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                let mut lines = output.lines.lock().unwrap();
-                let stream = if stdout { &mut lines.0 } else { &mut lines.1 };
-                stream.push((Instant::now(), line));
-                output.grew.notify_all();
-            }
-        });
-    }
+// ---- servers and clients --------------------------------------------------------------------
 
-    /// Waits until a line of stdout (or stderr) contains every one of `needles`; returns it
-    /// and when it was read.
-    fn wait_for(&self, stdout: bool, needles: &[&str]) -> (Instant, String) {
-        let deadline = Instant::now() + PATIENCE;
-        let mut lines = self.lines.lock().unwrap();
-        loop {
-            let stream = if stdout { &lines.0 } else { &lines.1 };
-            let found = stream
-                .iter()
-                .find(|(_, line)| needles.iter().all(|needle| line.contains(needle)));
-            if let Some(found) = found {
-                return found.clone();
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                panic!(
-                    "no line with {needles:?} within {PATIENCE:?}; stdout {:#?}, stderr {:#?}",
-                    lines.0, lines.1
-                );
-            };
-            lines = self.grew.wait_timeout(lines, left).unwrap().0;
-        }
-    }
-
-    fn stderr(&self) -> Vec<String> {
-        let lines = self.lines.lock().unwrap();
-        lines.1.iter().map(|(_, line)| line.clone()).collect()
-    }
+/// Starts `fixture` (tls_app, tls_grpc or a contrast) on `volume`'s files, with a 2 s pre-stop and
+/// a 20 s drain timeout unless `env` says otherwise, and waits until it listens.
+fn start(fixture: &str, volume: &Volume, env: &[(&str, &str)]) -> Process {
+    let (cert, key) = (volume.cert(), volume.key());
+    let mut all = vec![
+        ("TLS_CERT", cert.as_str()),
+        ("TLS_KEY", key.as_str()),
+        ("GRACEFUL_PRE_STOP", "2s"),
+        ("GRACEFUL_DRAIN_TIMEOUT", "20s"),
+    ];
+    // Later entries win.
+    all.extend_from_slice(env);
+    let server = Process::fixture(fixture, &all);
+    // Listening, so its signal handlers are in place: a SIGHUP before them would kill it.
+    server.listening_address();
+    server
 }
 
-/// A running tls_app.
-struct App {
-    pid: nix::unistd::Pid,
-    /// Its exit code, sent by a thread that waits for it: the exit wakes the test.
-    exited: mpsc::Receiver<Option<i32>>,
-    reaped: bool,
-    output: Arc<Output>,
-    address: SocketAddr,
-    signalled: Option<Instant>,
+fn url(address: SocketAddr, path: &str) -> String {
+    format!("https://{address}{path}")
 }
 
-impl App {
-    /// Starts tls_app on `volume`'s files, with a 2 s pre-stop and a 20 s drain timeout unless
-    /// `env` says otherwise.
-    fn start(volume: &Volume, env: &[(&str, &str)]) -> App {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tls_app"));
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env_remove("RUST_LOG")
-            .env("TLS_CERT", volume.cert())
-            .env("TLS_KEY", volume.key())
-            .env("GRACEFUL_PRE_STOP", "2s")
-            .env("GRACEFUL_DRAIN_TIMEOUT", "20s")
-            .envs(env.iter().copied());
-        let mut child = command.spawn().expect("start tls_app");
-        let output = Arc::new(Output::default());
-        output.read(child.stdout.take().unwrap(), true);
-        output.read(child.stderr.take().unwrap(), false);
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let (sender, exited) = mpsc::channel();
-        std::thread::spawn(move || {
-            let status = child.wait().expect("wait for tls_app");
-            let _ = sender.send(status.code());
-        });
-        let (_, line) = output.wait_for(true, &["listening on"]);
-        let address = line.trim_start_matches("listening on ").parse().unwrap();
-        App {
-            pid,
-            exited,
-            reaped: false,
-            output,
-            address,
-            signalled: None,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.address)
-    }
-
-    fn signal(&mut self, signal: Signal) -> Instant {
-        nix::sys::signal::kill(self.pid, signal).expect("signal tls_app");
-        let at = Instant::now();
-        self.signalled = Some(at);
-        at
-    }
-
-    fn stdout(&self, needle: &str) -> Instant {
-        self.output.wait_for(true, &[needle]).0
-    }
-
-    fn stderr(&self, needles: &[&str]) -> (Instant, String) {
-        self.output.wait_for(false, needles)
-    }
-
-    /// SIGTERM, then its exit code and how long after the signal it came.
-    fn terminate(mut self) -> (Option<i32>, Duration) {
-        self.signal(Signal::SIGTERM);
-        self.wait_exit()
-    }
-
-    fn wait_exit(mut self) -> (Option<i32>, Duration) {
-        let code = self.exited.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-            panic!(
-                "tls_app did not exit within {PATIENCE:?}; stderr {:#?}",
-                self.output.stderr()
-            )
-        });
-        self.reaped = true;
-        (code, self.signalled.expect("a signal was sent").elapsed())
-    }
+/// SIGTERM, then the exit.
+fn stop(mut server: Process) -> Finished {
+    server.signal(Signal::SIGTERM);
+    server.wait_exit()
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        // A test that failed half-way must not leave its server running.
-        if !self.reaped && self.exited.try_recv().is_err() {
-            let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
-        }
-    }
-}
-
-// ---- clients --------------------------------------------------------------------------------
-
-/// curl over HTTPS with `version` (`--http2` or `--http1.1`), trusting the test CA: the body,
-/// then a line `VERSION STATUS`.
-fn curl(pki: &Pki, version: &str, url: &str) -> String {
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "20", version, "--cacert"])
-        .arg(pki.path("ca.crt"))
-        .args(["-w", "\n%{http_version} %{http_code}", url])
-        .output()
-        .expect("run curl");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
-}
-
-/// Python's `http.client` over `ssl`, trusting the test CA, taking one command a line:
-/// - `new`: a new connection, and GET / on it;
-/// - `again`: GET / on the connection of the last `new` (never a reconnect);
-/// - `wait SERIAL SECONDS`: new connections, one after the other, until one presents SERIAL.
-///
-/// Each GET answers `answer status=S serial=SERIAL port=P` (P: the client's port, the
-/// connection's identity); `wait` answers `answer after=SECONDS` or `answer timeout last=SERIAL`.
-const DRIVER: &str = r#"
-import http.client, ssl, sys, time
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-context = ssl.create_default_context(cafile=cafile)
-
-def connect():
-    connection = http.client.HTTPSConnection(host, port, context=context, timeout=30)
-    connection.auto_open = 0
-    connection.connect()
-    return connection
-
-def get(connection):
-    connection.request("GET", "/")
-    response = connection.getresponse()
-    response.read()
-    serial = connection.sock.getpeercert()["serialNumber"]
-    return f"status={response.status} serial={serial} port={connection.sock.getsockname()[1]}"
-
-kept = None
-for line in sys.stdin:
-    command = line.split()
-    try:
-        if command[0] == "new":
-            kept = connect()
-            print("answer " + get(kept))
-        elif command[0] == "again":
-            print("answer " + get(kept))
-        elif command[0] == "wait":
-            began = time.monotonic()
-            while True:
-                connection = connect()
-                seen = connection.sock.getpeercert()["serialNumber"]
-                connection.close()
-                if seen == command[1]:
-                    print(f"answer after={time.monotonic() - began:.3f}")
-                    break
-                if time.monotonic() - began > float(command[2]):
-                    print(f"answer timeout last={seen}")
-                    break
-                time.sleep(0.05)
-    except Exception as error:
-        print(f"answer error={type(error).__name__}: {error}")
-"#;
-
-struct Driver {
-    child: Child,
-    stdin: ChildStdin,
-    answers: mpsc::Receiver<String>,
-}
-
-impl Driver {
-    fn start(pki: &Pki, address: SocketAddr) -> Driver {
-        let mut child = Command::new(PYTHON)
-            .args(["-u", "-c", DRIVER])
-            .arg(address.ip().to_string())
-            .arg(address.port().to_string())
-            .arg(pki.path("ca.crt"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start python3");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, answers) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Driver {
-            child,
-            stdin,
-            answers,
-        }
-    }
-
-    fn ask(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").unwrap();
-        let answer = self
-            .answers
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("no answer to {command:?} within {PATIENCE:?}"));
-        answer.trim_start_matches("answer ").to_owned()
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One field of a driver's answer: `serial` of `status=200 serial=1A01 port=5`.
-fn field<'a>(answer: &'a str, name: &str) -> &'a str {
+/// One field of a client's answer: `serial` of `answer status=200 serial=1A01 port=5`.
+fn field<'a>(answer: &'a Line, name: &str) -> &'a str {
     answer
+        .text
         .split_whitespace()
         .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
         .unwrap_or_else(|| panic!("no {name} in {answer:?}"))
 }
 
-/// The time nghttp stamps a line with (`[  0.012] recv GOAWAY frame`), from its start.
-fn nghttp_stamp(output: &str, needle: &str) -> Duration {
-    let line = output
-        .lines()
-        .find(|line| line.contains(needle))
-        .unwrap_or_else(|| panic!("nghttp printed no {needle:?}: {output}"));
-    let inside = line.trim_start().trim_start_matches('[');
-    let stamp = inside.split(']').next().unwrap().trim();
-    Duration::from_secs_f64(stamp.parse().unwrap())
+/// Needs the openssl CLI (for the certificates) and `programs`.
+fn require_openssl_and(programs: &[(&str, &str)]) -> bool {
+    require_programs(&[("openssl", "openssl")]) && require_programs(programs)
 }
 
-/// Waits for a child process's output, bounded.
-fn finish(child: Child) -> std::process::Output {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = sender.send(child.wait_with_output());
-    });
-    receiver
-        .recv_timeout(PATIENCE)
-        .expect("a client did not finish in time")
-        .unwrap()
+/// Needs the openssl CLI and Python's `ssl`.
+fn require_openssl_and_python_ssl() -> bool {
+    require_programs(&[("openssl", "openssl")]) && require_python_module("ssl", "python3")
 }
 
-// ---- the tests ------------------------------------------------------------------------------
+// ---- protocols ------------------------------------------------------------------------------
 
 #[test]
 fn curl_gets_200_over_http2_negotiated_by_alpn_and_over_http1() {
-    if !require(&[("openssl", "openssl"), ("curl", "curl")]) {
+    if !require_openssl_and(&[("curl", "curl")]) {
         return;
     }
-    let pki = Pki::new("protocols");
-    let volume = Volume::new(&pki, &pki.leaf(FIRST));
-    let app = App::start(&volume, &[]);
-    let loaded = app.stderr(&["tls: serving", "tls.crt"]).1;
+    let (pki, volume) = mounted("protocols");
+    let app = start("tls_app", &volume, &[]);
+    let address = app.listening_address();
+    let loaded = app.wait_for_stderr("tls: serving").text;
     assert!(
-        loaded.contains("#1 serial 1A01, notAfter ") && loaded.contains("#2 serial "),
+        loaded.contains("tls.crt")
+            && loaded.contains("#1 serial 1A01, notAfter ")
+            && loaded.contains("#2 serial "),
         "the log names each certificate's serial and notAfter: {loaded}"
     );
 
-    let http2 = curl(&pki, "--http2", &app.url("/"));
-    assert!(http2.ends_with("hello\n\n2 200"), "{http2:?}");
-    let http1 = curl(&pki, "--http1.1", &app.url("/"));
-    assert!(http1.ends_with("hello\n\n1.1 200"), "{http1:?}");
-
-    let (code, _) = app.terminate();
-    assert_eq!(code, Some(0));
+    for (option, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let curl = clients::curl_https(&pki.ca(), &[option], &url(address, "/")).wait_exit();
+        curl.assert_code(0);
+        assert_eq!(
+            curl.text(),
+            format!("hello\n\nstatus=200 version={version}"),
+            "curl {option}"
+        );
+    }
+    stop(app).assert_code(0);
 }
 
 #[test]
 fn nghttp_over_tls_gets_goaway_before_stop_accepting_and_its_slow_request_completes() {
-    if !require(&[("openssl", "openssl"), ("nghttp", "nghttp2-client")]) {
+    if !require_openssl_and(&[("nghttp", "nghttp2-client")]) {
         return;
     }
-    let pki = Pki::new("goaway");
-    let volume = Volume::new(&pki, &pki.leaf(FIRST));
-    let mut app = App::start(&volume, &[]);
-    let started = Instant::now();
-    let nghttp = Command::new("nghttp")
-        .args(["-v", "--null-out", &app.url("/slow?ms=4000")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nghttp");
-    let request_seen = app.stdout("slow request started");
-    let signal = app.signal(Signal::SIGTERM);
-    let (stop_accepting, _) = app.stderr(&["stop accepting"]);
-    let output = finish(nghttp);
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "nghttp: {text}");
+    let (_pki, volume) = mounted("goaway");
+    let mut app = start("tls_app", &volume, &[]);
+    let address = app.listening_address();
+    let nghttp = clients::nghttp(&["--null-out", &url(address, "/slow?ms=4000")]);
+    app.wait_for_stdout("slow request started");
+    app.signal(Signal::SIGTERM);
+    let signal = app.last_signal_at.unwrap();
+    let goaway = nghttp.wait_for_stdout("recv GOAWAY frame");
+    let stop_accepting = app.wait_for_stderr("stop accepting").at - signal;
+    let started = nghttp.started_at;
+    let output = nghttp.wait_exit();
+    let text = output.text();
+    output.assert_code(0);
     assert!(text.contains("protocol: h2"), "ALPN chose h2: {text}");
     assert!(
-        text.contains(":status: 200"),
+        output.position(":status: 200").is_some(),
         "the slow request completed: {text}"
     );
 
-    // nghttp stamps from its own start, which is after `started`; it sent the request before
-    // the server printed that it started.
-    let sent = nghttp_stamp(&text, "send HEADERS frame");
-    let goaway = nghttp_stamp(&text, "recv GOAWAY frame");
-    let at_least = (started + goaway).saturating_duration_since(signal);
-    let at_most = (request_seen + goaway - sent).saturating_duration_since(signal);
-    let stop = stop_accepting - signal;
-    eprintln!("tls: GOAWAY {at_least:?}..{at_most:?} after SIGTERM; stop accepting seen {stop:?} after it");
-    assert!(
-        at_most < stop,
-        "GOAWAY (up to {at_most:?} after the signal) did not come before stop-accepting ({stop:?})"
+    // nghttp stamps its lines from its connection, made after it started; the test read the
+    // GOAWAY line as nghttp printed it.
+    let stamp = nghttp_stamp(&goaway.text).expect("a stamp on nghttp's GOAWAY line");
+    let at_least = (started + stamp).saturating_duration_since(signal);
+    let at_most = goaway.at - signal;
+    eprintln!(
+        "tls: GOAWAY {at_least:?}..{at_most:?} after SIGTERM; stop accepting seen \
+         {stop_accepting:?} after it"
     );
     assert!(
-        at_most < Duration::from_millis(1500),
-        "GOAWAY came up to {at_most:?} after the signal, with a 2 s pre-stop"
+        at_most < stop_accepting,
+        "GOAWAY (up to {at_most:?} after the signal) did not come before stop-accepting \
+         ({stop_accepting:?})"
     );
-    let (code, _) = app.wait_exit();
-    assert_eq!(code, Some(0));
+    assert!(
+        at_most < PRE_STOP * 3 / 4,
+        "GOAWAY came up to {at_most:?} after the signal, with a {PRE_STOP:?} pre-stop"
+    );
+    app.wait_exit().assert_code(0);
 }
+
+/// A grpcio client (Google's C core) with TLS credentials that trust the test CA only, on one
+/// channel to `argv[2]`: each line of stdin is a name for `SayHello`, answered in order by
+/// `answer code=OK message=M` or `answer code=CODE details=D`.
+const GRPC_CLIENT: &str = r#"
+import sys
+import grpc
+
+sys.path.insert(0, sys.argv[1])
+greeter, greeter_grpc = grpc.protos_and_services("greeter.proto")
+credentials = grpc.ssl_channel_credentials(root_certificates=open(sys.argv[3], "rb").read())
+stub = greeter_grpc.GreeterStub(grpc.secure_channel(sys.argv[2], credentials))
+for line in sys.stdin:
+    try:
+        # A deadline reached only when something is broken.
+        reply = stub.SayHello(greeter.HelloRequest(name=line.strip()), timeout=60)
+        print("answer code=OK message=" + reply.message.replace(" ", "_"))
+    except grpc.RpcError as error:
+        print(f"answer code={error.code().name} details={error.details()}")
+"#;
+
+#[test]
+fn a_grpcio_call_over_tls_in_flight_at_sigterm_completes_ok() {
+    if !require_openssl_and(&[]) || !require_grpc_python() {
+        return;
+    }
+    let (pki, volume) = mounted("grpc");
+    let mut app = start("tls_grpc", &volume, &[("GRACEFUL_PRE_STOP", "1s")]);
+    let address = app.listening_address().to_string();
+    let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grpc");
+    let ca = pki.ca().display().to_string();
+    let mut client = Process::python_with(
+        &grpc_python(),
+        "grpcio over TLS",
+        GRPC_CLIENT,
+        &[proto_dir, &address, &ca],
+    );
+    let before = client.ask("before", "answer");
+    assert_eq!(field(&before, "code"), "OK", "{before:?}");
+
+    client.tell("sleep-2000");
+    app.wait_for_stdout("call started");
+    app.signal(Signal::SIGTERM);
+    let signal = app.last_signal_at.unwrap();
+    let stop_accepting = app.wait_for_stderr("stop accepting");
+    let during = client.wait_for_nth_stdout("answer", 2);
+    let finished = app.wait_exit();
+    eprintln!(
+        "tls: a 2 s SayHello begun before SIGTERM answered {:?} after it ({}); stop accepting \
+         seen {:?} after it; exit {:?} after it",
+        during.at - signal,
+        during.text,
+        stop_accepting.at - signal,
+        finished.after_signal.unwrap()
+    );
+    assert_eq!(field(&during, "code"), "OK", "{during:?}");
+    assert!(
+        field(&during, "message").starts_with("hello_sleep-2000_from_"),
+        "{during:?}"
+    );
+    // Through the whole sequence: the call was still in flight at stop-accepting.
+    assert!(
+        during.at > stop_accepting.at,
+        "the call answered before stop-accepting: it did not span the shutdown"
+    );
+    finished.assert_code(0);
+}
+
+// ---- rotation -------------------------------------------------------------------------------
 
 #[test]
 fn after_a_kubernetes_style_swap_and_sighup_new_connections_get_the_new_certificate() {
-    if !require(&[("openssl", "openssl"), (PYTHON, "python3")]) {
+    if !require_openssl_and_python_ssl() {
         return;
     }
-    let pki = Pki::new("sighup");
-    let mut volume = Volume::new(&pki, &pki.leaf(FIRST));
-    let mut app = App::start(&volume, &[]);
-    let mut client = Driver::start(&pki, app.address);
-    let before = client.ask("new");
+    let (pki, mut volume) = mounted("sighup");
+    let mut app = start("tls_app", &volume, &[]);
+    let mut client = clients::https(app.listening_address(), &pki.ca());
+    let before = client.ask("new", "answer");
     assert_eq!(
         (field(&before, "status"), field(&before, "serial")),
         ("200", FIRST),
-        "{before}"
+        "{before:?}"
     );
 
     volume.swap(&pki.leaf(SECOND));
-    let sighup = app.signal(Signal::SIGHUP);
-    let (reloaded, report) = app.stderr(&["reload in", "tls certificate"]);
+    app.signal(Signal::SIGHUP);
+    let sighup = app.last_signal_at.unwrap();
+    let report = app.wait_for_stderr("reload in");
     assert!(
-        report.contains(&format!("tls certificate {} ok", volume.cert())),
-        "{report}"
+        report
+            .text
+            .contains(&format!("tls certificate {} ok", volume.cert())),
+        "{report:?}"
     );
     eprintln!(
-        "tls: reload report {:?} after SIGHUP: {report}",
-        reloaded - sighup
+        "tls: reload report {:?} after SIGHUP: {}",
+        report.at - sighup,
+        report.text
     );
 
-    let kept = client.ask("again");
+    let kept = client.ask("again", "answer");
     assert_eq!(
         (
             field(&kept, "status"),
@@ -660,85 +465,90 @@ fn after_a_kubernetes_style_swap_and_sighup_new_connections_get_the_new_certific
             field(&kept, "serial")
         ),
         ("200", field(&before, "port"), FIRST),
-        "the keep-alive connection goes on, with the certificate it was given: {kept}"
+        "the keep-alive connection goes on, with the certificate it was given: {kept:?}"
     );
-    let after = client.ask("new");
+    let after = client.ask("new", "answer");
     assert_eq!(
         (field(&after, "status"), field(&after, "serial")),
         ("200", SECOND),
-        "{after}"
+        "{after:?}"
     );
-
-    let (code, _) = app.terminate();
-    assert_eq!(code, Some(0));
+    stop(app).assert_code(0);
 }
 
 #[test]
 fn the_same_swap_with_no_signal_is_picked_up_by_the_watch_within_5_s() {
-    if !require(&[("openssl", "openssl"), (PYTHON, "python3")]) {
+    if !require_openssl_and_python_ssl() {
         return;
     }
-    let pki = Pki::new("watch");
-    let mut volume = Volume::new(&pki, &pki.leaf(FIRST));
-    let app = App::start(&volume, &[]);
-    app.stderr(&["tls: watching", "secret"]);
-    let mut client = Driver::start(&pki, app.address);
-    let before = client.ask("new");
-    assert_eq!(field(&before, "serial"), FIRST, "{before}");
+    let (pki, mut volume) = mounted("watch");
+    let app = start("tls_app", &volume, &[]);
+    let watching = app.wait_for_stderr("tls: watching").text;
+    assert!(watching.contains("secret"), "{watching}");
+    let mut client = clients::https(app.listening_address(), &pki.ca());
+    let before = client.ask("new", "answer");
+    assert_eq!(field(&before, "serial"), FIRST, "{before:?}");
 
     volume.swap(&pki.leaf(SECOND));
-    let waited = client.ask(&format!("wait {SECOND} 5"));
+    let waited = client.ask(&format!("wait {SECOND} 5"), "answer");
     let after: f64 = field(&waited, "after").parse().unwrap();
     eprintln!("tls: the watch served the new certificate {after} s after the swap");
-    assert!(after <= 5.0, "{waited}");
-    let (_, line) = app.stderr(&["tls: files changed", "serial 1A02"]);
-    assert!(line.contains(&volume.cert()), "{line}");
+    assert!(after <= 5.0, "{waited:?}");
+    let changed = app.wait_for_stderr("tls: files changed").text;
     assert!(
-        !app.output
-            .stderr()
-            .iter()
-            .any(|line| line.contains("reload in")),
+        changed.contains("serial 1A02") && changed.contains(&volume.cert()),
+        "{changed}"
+    );
+    assert_eq!(
+        app.count_stderr("reload in"),
+        0,
         "a change of files runs no reload (no hooks, nothing to systemd)"
     );
-
-    let (code, _) = app.terminate();
-    assert_eq!(code, Some(0));
+    stop(app).assert_code(0);
 }
 
 #[test]
 fn a_broken_certificate_leaves_the_last_good_one_served_and_names_the_file() {
-    if !require(&[("openssl", "openssl"), (PYTHON, "python3")]) {
+    if !require_openssl_and_python_ssl() {
         return;
     }
-    let pki = Pki::new("broken");
-    let mut volume = Volume::new(&pki, &pki.leaf(FIRST));
-    let mut app = App::start(&volume, &[]);
+    let (pki, mut volume) = mounted("broken");
+    let mut app = start("tls_app", &volume, &[]);
 
     let second = pki.leaf(SECOND);
     let cut_short = &second.chain[..second.chain.len() / 3];
     volume.swap_files(cut_short, &second.key);
     app.signal(Signal::SIGHUP);
-    let (_, report) = app.stderr(&["reload in", "tls certificate"]);
+    let report = app.wait_for_stderr("reload in").text;
     assert!(
         report.contains("failed: certificate chain") && report.contains(&volume.cert()),
         "the reload's report names the file: {report}"
     );
-    let (_, error) = app.stderr(&["still serving the last good certificate"]);
+    let error = app
+        .wait_for_stderr("still serving the last good certificate")
+        .text;
     assert!(
         error.contains(&volume.cert()) && error.contains("serial 1A01"),
         "{error}"
     );
 
-    let mut client = Driver::start(&pki, app.address);
-    let served = client.ask("new");
+    let mut client = clients::https(app.listening_address(), &pki.ca());
+    let served = client.ask("new", "answer");
     assert_eq!(
         (field(&served, "status"), field(&served, "serial")),
         ("200", FIRST),
-        "{served}"
+        "{served:?}"
     );
-    let (code, _) = app.terminate();
-    assert_eq!(code, Some(0), "the process stayed up and shut down cleanly");
+    let finished = stop(app);
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "the process stayed up and shut down cleanly: {}",
+        finished.stderr
+    );
 }
+
+// ---- stalled handshakes ---------------------------------------------------------------------
 
 /// The first bytes of a TLS ClientHello: a record header announcing 200 bytes, the handshake
 /// header, the version and half the random. The server waits for the rest.
@@ -750,53 +560,163 @@ const HALF_CLIENT_HELLO: [u8; 27] = [
     0x5a, // 16 of the 32 random bytes
 ];
 
+/// GET / over HTTPS/1.1 with curl, given at most `max_time` seconds: what it got, and how long
+/// it took from its start.
+fn timed_get(pki: &Pki, address: SocketAddr, max_time: &str) -> (Finished, Duration) {
+    let curl = clients::curl_https(
+        &pki.ca(),
+        &["--http1.1", "--max-time", max_time],
+        &url(address, "/"),
+    );
+    let started = curl.started_at;
+    let finished = curl.wait_exit();
+    let took = finished.exited_at - started;
+    (finished, took)
+}
+
 #[test]
 fn stalled_handshakes_delay_no_one_and_do_not_hold_the_drain() {
-    if !require(&[("openssl", "openssl"), ("curl", "curl")]) {
+    if !require_openssl_and(&[("curl", "curl")]) {
         return;
     }
-    const PRE_STOP: Duration = Duration::from_secs(1);
-    const FIRST_REQUEST_WINDOW: Duration = Duration::from_secs(1);
-    let pki = Pki::new("stalled");
-    let volume = Volume::new(&pki, &pki.leaf(FIRST));
-    let mut app = App::start(&volume, &[("GRACEFUL_PRE_STOP", "1s")]);
+    let pre_stop = Duration::from_secs(1);
+    let (pki, volume) = mounted("stalled");
+    let mut app = start("tls_app", &volume, &[("GRACEFUL_PRE_STOP", "1s")]);
+    let address = app.listening_address();
 
-    let _silent = TcpStream::connect(app.address).unwrap();
-    let mut half = TcpStream::connect(app.address).unwrap();
+    let _silent = TcpStream::connect(address).unwrap();
+    let mut half = TcpStream::connect(address).unwrap();
     half.write_all(&HALF_CLIENT_HELLO).unwrap();
 
     // Others are accepted and served while both stall.
-    let served_at = Instant::now();
-    let other = curl(&pki, "--http1.1", &app.url("/"));
-    assert!(other.ends_with("1.1 200"), "{other:?}");
-    eprintln!(
-        "tls: a request served in {:?} while two handshakes stall",
-        served_at.elapsed()
-    );
+    let (other, took) = timed_get(&pki, address, "20");
+    other.assert_code(0);
+    assert_eq!(other.text(), "hello\n\nstatus=200 version=1.1");
+    eprintln!("tls: a request served in {took:?} while two handshakes stall");
 
-    let slow = Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--http2", "--cacert"])
-        .arg(pki.path("ca.crt"))
-        .args(["-w", "\n%{http_code}", &app.url("/slow?ms=1500")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run curl");
-    app.stdout("slow request started");
+    let slow = clients::curl_https(&pki.ca(), &["--http2"], &url(address, "/slow?ms=1500"));
+    app.wait_for_stdout("slow request started");
     app.signal(Signal::SIGTERM);
-    let (code, after) = app.wait_exit();
-    let slow = finish(slow);
-    let slow = String::from_utf8_lossy(&slow.stdout);
-    eprintln!("tls: exit {code:?} {after:?} after SIGTERM, with two handshakes stalled");
-    assert_eq!(code, Some(0));
-    assert!(
-        slow.ends_with("slow done\n\n200"),
-        "the request in flight completed: {slow:?}"
+    let finished = app.wait_exit();
+    let slow = slow.wait_exit();
+    let after = finished.after_signal.unwrap();
+    eprintln!(
+        "tls: exit {:?} {after:?} after SIGTERM, with two handshakes stalled",
+        finished.code
     );
-    let ceiling = PRE_STOP + FIRST_REQUEST_WINDOW + Duration::from_secs(2);
+    finished.assert_code(0);
+    assert_eq!(
+        slow.text(),
+        "slow done\n\nstatus=200 version=2",
+        "the request in flight completed"
+    );
+    let ceiling = pre_stop + FIRST_REQUEST_WINDOW + Duration::from_secs(2);
     assert!(
         after < ceiling,
         "the stalled handshakes held the exit {after:?} after SIGTERM (ceiling {ceiling:?}; the \
          handshake timeout is 10 s)"
     );
+}
+
+/// The contrast: under `axum::serve`, a `Listener` whose `accept` does the handshake takes no
+/// other connection while one client stalls in it. The same request, behind the same silent
+/// client, that graceful answers at once gets nothing in 2 s.
+#[test]
+fn under_axum_serve_a_handshake_in_the_accept_loop_serves_no_one_else_while_one_stalls() {
+    if !require_openssl_and(&[("curl", "curl")]) {
+        return;
+    }
+    let (pki, volume) = mounted("accept-loop");
+    let servers = [
+        start("tls_app", &volume, &[]),
+        start("axum_tls_listener", &volume, &[]),
+    ];
+    let [(served, served_in), (held, held_for)] = [&servers[0], &servers[1]].map(|server| {
+        let address = server.listening_address();
+        // Accepted first: the accept queue is in order.
+        let _silent = TcpStream::connect(address).unwrap();
+        timed_get(&pki, address, "2")
+    });
+    eprintln!(
+        "tls: behind a silent client, graceful answered in {served_in:?}; axum::serve with the \
+         handshake in its accept loop: curl exit {:?} after {held_for:?} ({})",
+        held.code,
+        held.line("status=").text
+    );
+    served.assert_code(0);
+    assert_eq!(served.text(), "hello\n\nstatus=200 version=1.1");
+    assert_eq!(
+        held.code,
+        Some(28),
+        "curl did not time out against the contrast: the contrast is gone: {held:?}"
+    );
+    assert!(held.text().ends_with("status=000 version=0"), "{held:?}");
+    for server in servers {
+        stop(server).assert_code(0);
+    }
+}
+
+/// Starts `fixture` and holds a silent client on it that the server has accepted: a request made
+/// after it connected has been answered, and the accept queue is in order.
+fn with_a_silent_client(
+    pki: &Pki,
+    volume: &Volume,
+    fixture: &str,
+    env: &[(&str, &str)],
+) -> (Process, TcpStream) {
+    let server = start(fixture, volume, env);
+    let address = server.listening_address();
+    let silent = TcpStream::connect(address).unwrap();
+    let (answered, _) = timed_get(pki, address, "20");
+    answered.assert_code(0);
+    (server, silent)
+}
+
+/// The contrast of axum#2611: axum-server stopped as axum's `tls-graceful-shutdown` example does
+/// (`Handle::graceful_shutdown(Some(10 s))`) waited, up to 0.8.0, for a client that never began
+/// its handshake: until its handshake timeout (10 s, like the grace period). Since 0.9.0
+/// axum-server cancels handshakes at shutdown: its figure is recorded beside the others.
+#[test]
+fn a_silent_client_held_axum_server_0_8_for_its_grace_period_and_holds_graceful_for_none() {
+    if !require_openssl_and(&[("curl", "curl")]) {
+        return;
+    }
+    let pre_stop = Duration::from_secs(1);
+    let (pki, volume) = mounted("grace");
+    let servers = [
+        ("graceful", "tls_app", "0"),
+        ("axum-server 0.8.0", "axum_server_tls", "0.8"),
+        ("axum-server 0.9", "axum_server_tls", "0.9"),
+    ]
+    .map(|(name, fixture, version)| {
+        let env = [("GRACEFUL_PRE_STOP", "1s"), ("AXUM_SERVER", version)];
+        (name, with_a_silent_client(&pki, &volume, fixture, &env))
+    });
+    // Signalled together, so the 10 s run once.
+    let [graceful, old, current] = servers
+        .map(|(name, (mut server, silent))| {
+            server.signal(Signal::SIGTERM);
+            (name, server, silent)
+        })
+        .map(|(name, server, _silent)| (name, server.wait_exit()));
+    for (name, finished) in [&graceful, &old, &current] {
+        eprintln!(
+            "tls: {name}: exit {:?} {:?} after SIGTERM, with a silent client",
+            finished.code,
+            finished.after_signal.unwrap()
+        );
+    }
+    graceful.1.assert_code(0);
+    let ceiling = pre_stop + FIRST_REQUEST_WINDOW + Duration::from_secs(2);
+    graceful
+        .1
+        .assert_exited_within(ceiling, "graceful with a silent client");
+    old.1.assert_code(0);
+    let held = old.1.after_signal.unwrap();
+    assert!(
+        held > Duration::from_secs(8),
+        "axum-server 0.8.0 exited {held:?} after SIGTERM with a silent client: the contrast is \
+         gone"
+    );
+    current.1.assert_code(0);
 }

@@ -1,5 +1,8 @@
 //! Heap per idle connection and per in-flight request, `graceful::serve` against `axum::serve`
 //! on one axum Router, HTTP/1.1 and h2c; `benches/serve_heap.sh` runs it and prints the table.
+//! With `TLS_CERT`, `TLS_KEY` and `TLS_CA` (the CA that signed the certificate, which the client
+//! trusts) the same over HTTPS, HTTP/1.1 and HTTP/2 chosen by ALPN, against axum-server
+//! (`SERVER=axum-server`): the figures then include what rustls holds per connection.
 //!
 //! Without `ROLE` this is the client: it starts itself as the server (`ROLE=server`, `SERVER=`
 //! passed on), and asks the server, on its stdin, for the live heap bytes of the server process
@@ -45,11 +48,14 @@ use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -163,16 +169,20 @@ async fn client() -> Result<(), BoxError> {
     if count == 0 {
         return Err("HEAP_CONNECTIONS must be at least 1".into());
     }
+    let tls = match std::env::var("TLS_CA") {
+        Ok(ca) => Some(Tls::trusting(&ca)?),
+        Err(_) => None,
+    };
     let mut server = Server::start().await?;
-    for protocol in [Protocol::Http1, Protocol::H2c] {
-        round(&mut server, protocol, count).await?;
-        let live = round(&mut server, protocol, count).await?;
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        round(&mut server, protocol, tls.as_ref(), count).await?;
+        let live = round(&mut server, protocol, tls.as_ref(), count).await?;
         let per = |bytes: i64| bytes as f64 / count as f64;
         println!(
             "RESULT {} connections={count} idle_per_connection={:.0} \
              in_flight_per_request={:.0} after_release_per_connection={:.0} \
              left_after_close={}",
-            protocol.name(),
+            protocol.name(tls.is_some()),
             per(live.idle - live.empty),
             per(live.in_flight - live.idle),
             per(live.released - live.idle),
@@ -191,12 +201,17 @@ struct Round {
     closed: i64,
 }
 
-async fn round(server: &mut Server, protocol: Protocol, count: usize) -> Result<Round, BoxError> {
+async fn round(
+    server: &mut Server,
+    protocol: Protocol,
+    tls: Option<&Tls>,
+    count: usize,
+) -> Result<Round, BoxError> {
     let empty = server.live().await?;
 
     let mut connections = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut connection = Connection::open(server.address, protocol).await?;
+        let mut connection = Connection::open(server.address, protocol, tls).await?;
         expect_body(connection.send("/").await?.await?, "hello")?;
         connections.push(connection);
     }
@@ -312,21 +327,57 @@ impl Server {
 #[derive(Clone, Copy)]
 enum Protocol {
     Http1,
-    H2c,
+    Http2,
 }
 
 impl Protocol {
-    fn name(self) -> &'static str {
-        match self {
-            Protocol::Http1 => "http1",
-            Protocol::H2c => "h2c",
+    fn name(self, tls: bool) -> &'static str {
+        match (self, tls) {
+            (Protocol::Http1, false) => "http1",
+            (Protocol::Http2, false) => "h2c",
+            (Protocol::Http1, true) => "https1",
+            (Protocol::Http2, true) => "h2",
+        }
+    }
+}
+
+/// The client's TLS: one connector per protocol, each offering only that protocol by ALPN.
+struct Tls {
+    http1: TlsConnector,
+    h2: TlsConnector,
+}
+
+impl Tls {
+    /// Connectors that trust only the CA certificate in the PEM file `ca`.
+    fn trusting(ca: &str) -> Result<Tls, BoxError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(ca)?)?;
+        let connector = |alpn: &[u8]| -> Result<TlsConnector, BoxError> {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            config.alpn_protocols = vec![alpn.to_vec()];
+            Ok(TlsConnector::from(Arc::new(config)))
+        };
+        Ok(Tls {
+            http1: connector(b"http/1.1")?,
+            h2: connector(b"h2")?,
+        })
+    }
+
+    fn connector(&self, protocol: Protocol) -> &TlsConnector {
+        match protocol {
+            Protocol::Http1 => &self.http1,
+            Protocol::Http2 => &self.h2,
         }
     }
 }
 
 enum Sender {
     Http1(http1::SendRequest<Empty<Bytes>>),
-    H2c(http2::SendRequest<Empty<Bytes>>),
+    Http2(http2::SendRequest<Empty<Bytes>>),
 }
 
 type ResponseFuture = Pin<Box<dyn Future<Output = hyper::Result<Response<Incoming>>> + Send>>;
@@ -336,12 +387,38 @@ struct Connection {
     sender: Sender,
     driver: JoinHandle<()>,
     address: SocketAddr,
+    scheme: &'static str,
 }
 
 impl Connection {
-    async fn open(address: SocketAddr, protocol: Protocol) -> Result<Connection, BoxError> {
+    async fn open(
+        address: SocketAddr,
+        protocol: Protocol,
+        tls: Option<&Tls>,
+    ) -> Result<Connection, BoxError> {
         let stream = tokio::net::TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
+        match tls {
+            None => Connection::over(stream, address, protocol, "http").await,
+            Some(tls) => {
+                let name = ServerName::try_from("localhost")?;
+                let stream = tls.connector(protocol).connect(name, stream).await?;
+                Connection::over(stream, address, protocol, "https").await
+            }
+        }
+    }
+
+    /// hyper's client connection on `stream`, already open (and through TLS when `scheme` is
+    /// https).
+    async fn over<S>(
+        stream: S,
+        address: SocketAddr,
+        protocol: Protocol,
+        scheme: &'static str,
+    ) -> Result<Connection, BoxError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let io = TokioIo::new(stream);
         let (sender, driver) = match protocol {
             Protocol::Http1 => {
@@ -351,18 +428,19 @@ impl Connection {
                 });
                 (Sender::Http1(sender), driver)
             }
-            Protocol::H2c => {
+            Protocol::Http2 => {
                 let (sender, connection) = http2::handshake(TokioExecutor::new(), io).await?;
                 let driver = tokio::spawn(async move {
                     let _ = connection.await;
                 });
-                (Sender::H2c(sender), driver)
+                (Sender::Http2(sender), driver)
             }
         };
         Ok(Connection {
             sender,
             driver,
             address,
+            scheme,
         })
     }
 
@@ -382,11 +460,11 @@ impl Connection {
                     .body(Empty::new())?;
                 Box::pin(sender.send_request(request))
             }
-            Sender::H2c(sender) => {
+            Sender::Http2(sender) => {
                 sender.ready().await?;
                 // HTTP/2 requests carry :scheme and :authority: an absolute URI gives them.
-                let request =
-                    Request::get(format!("http://{}{path}", self.address)).body(Empty::new())?;
+                let uri = format!("{}://{}{path}", self.scheme, self.address);
+                let request = Request::get(uri).body(Empty::new())?;
                 Box::pin(sender.send_request(request))
             }
         };

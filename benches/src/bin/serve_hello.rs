@@ -1,7 +1,8 @@
 //! Server-loop subject: the same axum hello world served by `graceful::serve` (`SERVER=graceful`)
 //! or by `axum::serve` (`SERVER=axum`), HTTP/1.1 and h2c on one port; `benches/serve.sh` drives
-//! it with wrk and h2load. Prints `LISTENING <address>`, stops on SIGTERM. The settings of each
-//! side are in shared/server_under_test.rs.
+//! it with wrk and h2load. With `TLS_CERT` and `TLS_KEY`, HTTPS against axum-server
+//! (`SERVER=axum-server`), driven by `benches/tls.sh`. Prints `LISTENING <address>`, stops on
+//! SIGTERM. The settings of each side are in shared/server_under_test.rs.
 
 #[path = "shared/server_under_test.rs"]
 mod server_under_test;
