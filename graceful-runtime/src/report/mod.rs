@@ -191,10 +191,11 @@ pub struct ShutdownReport {
 }
 
 impl ShutdownReport {
-    /// Whether anything went wrong: work aborted at a drain deadline, a failed hook, an
-    /// essential task that failed during the shutdown.
+    /// Whether anything went wrong: an essential task that began the shutdown or failed
+    /// during it, work aborted at a drain deadline, a failed hook.
     pub fn has_failures(&self) -> bool {
-        matches!(self.drain, DrainOutcome::TimedOut { .. })
+        matches!(self.cause, Cause::EssentialTask(_))
+            || matches!(self.drain, DrainOutcome::TimedOut { .. })
             || self.hooks.iter().any(|hook| hook.outcome.is_failure())
             || !self.essential_failures.is_empty()
     }
