@@ -24,8 +24,9 @@ use super::connection::{ConnectionState, GracefulConnection};
 /// deliver a request head.
 pub(crate) struct HeaderTimeout<C> {
     connection: C,
-    /// `None` without a timeout, and once the connection speaks HTTP/2.
-    guard: Option<Guard>,
+    /// `None` without a timeout, and once the connection speaks HTTP/2. Boxed, timer and all:
+    /// one allocation per connection, and the connection's task stays small.
+    guard: Option<Pin<Box<Guard>>>,
 }
 
 impl<C> HeaderTimeout<C> {
@@ -36,7 +37,7 @@ impl<C> HeaderTimeout<C> {
     ) -> HeaderTimeout<C> {
         HeaderTimeout {
             connection,
-            guard: timeout.map(|timeout| Guard::new(state, timeout)),
+            guard: timeout.map(|timeout| Box::pin(Guard::new(state, timeout))),
         }
     }
 }
@@ -56,7 +57,7 @@ impl<C: Future + Unpin> Future for HeaderTimeout<C> {
         if guard.armed && !guard.tick.is_elapsed() {
             return Poll::Pending;
         }
-        match guard.on_tick(cx) {
+        match guard.as_mut().on_tick(cx) {
             Verdict::Keep => Poll::Pending,
             Verdict::Stop => {
                 this.guard = None;
@@ -81,18 +82,20 @@ impl<C: GracefulConnection> GracefulConnection for HeaderTimeout<C> {
     }
 }
 
-struct Guard {
-    state: Arc<ConnectionState>,
-    timeout: Duration,
-    /// An eighth of the timeout: how late a deadline can end.
-    period: Duration,
-    /// Fires every `period`, on a grid that starts at the connection's first poll. Boxed to
-    /// keep the connection `Unpin`: one allocation per connection.
-    tick: Pin<Box<Sleep>>,
-    /// Polled since its last reset, so that its firing wakes the task.
-    armed: bool,
-    /// Since which tick the connection has waited for a request head, if it has.
-    waiting: Option<Waiting>,
+pin_project_lite::pin_project! {
+    struct Guard {
+        state: Arc<ConnectionState>,
+        timeout: Duration,
+        // An eighth of the timeout: how late a deadline can end.
+        period: Duration,
+        // Fires every `period`, on a grid that starts at the connection's first poll.
+        #[pin]
+        tick: Sleep,
+        // Polled since its last reset, so that its firing wakes the task.
+        armed: bool,
+        // Since which tick the connection has waited for a request head, if it has.
+        waiting: Option<Waiting>,
+    }
 }
 
 /// A connection with no request in progress and no response still going out, looked at on
@@ -122,7 +125,7 @@ impl Guard {
             timeout,
             period: (timeout / TICKS).max(Duration::from_millis(1)),
             // Set for real at the first poll, the connection's start.
-            tick: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            tick: tokio::time::sleep(Duration::ZERO),
             armed: false,
             waiting: None,
         }
@@ -130,62 +133,63 @@ impl Guard {
 
     /// Looks at the connection at each tick the timer has passed (or at its first poll), then
     /// sets the timer to the next tick.
-    fn on_tick(&mut self, cx: &mut Context<'_>) -> Verdict {
-        if !self.armed {
+    fn on_tick(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Verdict {
+        let mut this = self.project();
+        if !*this.armed {
             // The connection's start: its first head is due a timeout from now, as hyper has
             // it.
-            self.waiting = Some(Waiting {
-                started: self.state.requests_started(),
+            *this.waiting = Some(Waiting {
+                started: this.state.requests_started(),
                 ticks: 0,
             });
-            let Some(first) = Instant::now().checked_add(self.period) else {
+            let Some(first) = Instant::now().checked_add(*this.period) else {
                 return Verdict::Stop; // a timeout past any instant
             };
-            self.tick.as_mut().reset(first);
-            self.armed = true;
+            this.tick.as_mut().reset(first);
+            *this.armed = true;
         }
         // Polling registers the task's waker for the next tick, or tells that it has passed.
-        while self.tick.as_mut().poll(cx).is_ready() {
-            match self.look() {
+        while this.tick.as_mut().poll(cx).is_ready() {
+            match look(this.state, this.waiting) {
                 Verdict::Keep => {}
                 verdict => return verdict,
             }
-            let Some(next) = self.tick.deadline().checked_add(self.period) else {
+            let Some(next) = this.tick.deadline().checked_add(*this.period) else {
                 return Verdict::Stop;
             };
-            self.tick.as_mut().reset(next);
+            this.tick.as_mut().reset(next);
         }
         Verdict::Keep
     }
+}
 
-    /// One tick: whether the connection has waited a whole timeout for a request head.
-    fn look(&mut self) -> Verdict {
-        if self.state.speaks_http2() {
-            return Verdict::Stop;
-        }
-        // Read and cleared at every tick: a response that waited for its client since the last
-        // tick means the connection was busy in between.
-        let wrote_slowly = self.state.take_write_waited();
-        let started = self.state.requests_started();
-        if self.state.is_busy() {
-            self.waiting = None;
-            return Verdict::Keep;
-        }
-        self.waiting = match self.waiting {
-            Some(waiting) if !wrote_slowly && waiting.started == started => {
-                if waiting.ticks + 1 >= TICKS {
-                    return Verdict::Close;
-                }
-                Some(Waiting {
-                    ticks: waiting.ticks + 1,
-                    ..waiting
-                })
-            }
-            // It went idle since the last tick.
-            _ => Some(Waiting { started, ticks: 0 }),
-        };
-        Verdict::Keep
+/// One tick: whether the connection has waited a whole timeout for a request head.
+fn look(state: &ConnectionState, waiting: &mut Option<Waiting>) -> Verdict {
+    if state.speaks_http2() {
+        return Verdict::Stop;
     }
+    // Read and cleared at every tick: a response that waited for its client since the last
+    // tick means the connection was busy in between.
+    let wrote_slowly = state.take_write_waited();
+    let started = state.requests_started();
+    if state.is_busy() {
+        *waiting = None;
+        return Verdict::Keep;
+    }
+    *waiting = match *waiting {
+        Some(since) if !wrote_slowly && since.started == started => {
+            if since.ticks + 1 >= TICKS {
+                return Verdict::Close;
+            }
+            Some(Waiting {
+                ticks: since.ticks + 1,
+                ..since
+            })
+        }
+        // It went idle since the last tick.
+        _ => Some(Waiting { started, ticks: 0 }),
+    };
+    Verdict::Keep
 }
 
 #[cfg(test)]
