@@ -1,7 +1,7 @@
 //! `serve`'s HTTP/1 header read timeout, kept by the connection's driver instead of hyper: hyper
-//! arms and disarms a timer for every request head, which costs a hello world about 2% of its
-//! throughput; this arms one timer per connection, a few times per timeout, and reads the
-//! connection's request counters when it fires.
+//! arms and disarms a timer for every request head, which cost a hello world about 5% of its CPU
+//! per request (BENCHMARKS.md); this re-arms one timer per connection eight times per timeout,
+//! and reads the connection's request counters when it fires.
 //!
 //! The promise is hyper's, with a coarser end: from its accept, and from the end of each
 //! response, an HTTP/1 connection must deliver a whole request head within the timeout, or it is

@@ -202,7 +202,7 @@ impl<L, S, M> Serve<L, S, M> {
     ///
     /// The connection is closed between this time and an eighth more: it is checked by one
     /// timer per connection that fires eight times per timeout, not by a timer for every
-    /// request head as hyper's own (which cost a hello world about 2% of its throughput,
+    /// request head as hyper's own (which cost a hello world about 5% of its CPU per request,
     /// BENCHMARKS.md). `None` turns it off, as `axum::serve` has it.
     ///
     /// ```no_run
