@@ -2,6 +2,14 @@
 # need, where each side runs, how a run of interleaved pairs is summed up, and what one run of a
 # server does.
 
+# cpu_ns PID: CPU time so far of every thread of process PID, in ns (the scheduler's own count).
+# On this shared machine a server often waits for a CPU, which moves its throughput more than
+# its own work does; its CPU time per request measures that work alone.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+
+# per_request BEFORE AFTER REQUESTS: CPU ns per request between two cpu_ns readings.
+per_request() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.0f", (b - a) / n}'; }
+
 # The server gets CPU 0 and the load generator CPU 1, so that neither steals the other's core
 # (tokio sizes its pool from the affinity: one worker). Unpinned where taskset is missing.
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then

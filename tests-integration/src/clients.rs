@@ -267,6 +267,40 @@ except OSError as error:
     print(f"closed: {type(error).__name__}")
 "#;
 
+/// A slowloris that keeps its connection busy: it sends half a request head, prints `half a
+/// head sent`, then one more header line every `every` (never the blank line that ends a head),
+/// and prints `closed: eof` (or the error) when the server closes the connection, with the
+/// number of lines it added.
+pub fn trickling_slowloris(address: SocketAddr, every: Duration) -> Process {
+    let [host, port] = host_and_port(address);
+    let every = format!("{}", every.as_secs_f64());
+    Process::python("slowloris", TRICKLING_SLOWLORIS, &[&host, &port, &every])
+}
+
+const TRICKLING_SLOWLORIS: &str = r#"
+import socket, sys, threading, time
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+print("half a head sent")
+added = 0
+def trickle():
+    global added
+    try:
+        while True:
+            time.sleep(float(sys.argv[3]))
+            sock.sendall(b"X-Trickle: 1\r\n")
+            added += 1
+    except OSError:
+        pass
+threading.Thread(target=trickle, daemon=True).start()
+try:
+    while sock.recv(65536):
+        pass
+    print(f"closed: eof after {added} more lines")
+except OSError as error:
+    print(f"closed: {type(error).__name__} after {added} more lines")
+"#;
+
 /// An HTTP/2 client (Python's `h2`) that sends its connection preface and SETTINGS, prints
 /// `preface sent`, and never sends anything more: no request, not even a SETTINGS ack. Prints
 /// `frame: EVENT` for what it receives, `goaway: ...` on GOAWAY, and `closed: eof` (or the

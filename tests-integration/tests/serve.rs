@@ -414,6 +414,30 @@ fn while_running_a_slowloris_is_closed_at_the_header_read_timeout_and_others_are
     assert_eq!(page.text().trim(), "hello");
 }
 
+#[test]
+fn while_running_a_slowloris_that_keeps_sending_header_lines_is_closed_at_the_header_read_timeout()
+{
+    if !require_python(&[("socket", "python3")]) {
+        return;
+    }
+    let app = App::start(Server::Serve, &[("SERVE_HEADER_READ_TIMEOUT", "500ms")]);
+    // A line every 100 ms: the connection is never quiet for long, yet its head never ends.
+    let slowloris = clients::trickling_slowloris(app.address, Duration::from_millis(100));
+    let sent = slowloris.wait_for_stdout("half a head sent");
+    let closed = slowloris.wait_for_stdout("closed");
+    let held = since(closed.at, sent.at);
+    eprintln!(
+        "serve: a trickling slowloris closed {held:?} after its half head (timeout 500 ms): {}",
+        closed.text
+    );
+    assert!(
+        held >= Duration::from_millis(400) && held < Duration::from_secs(5),
+        "closed {held:?} after its half head, with a 500 ms header read timeout"
+    );
+    let page = clients::curl(&app.url("/"));
+    assert_eq!(page.text().trim(), "hello");
+}
+
 // ---- Fresh connections at stop-accepting ----------------------------------------------------
 
 #[test]

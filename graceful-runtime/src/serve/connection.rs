@@ -37,6 +37,10 @@ pub(crate) struct ConnectionState {
     /// hyper's last write or flush returned `Pending`: it holds bytes the client has not taken
     /// yet. A response's count ends when its body does, which can be before that.
     write_blocked: AtomicBool,
+    /// A write or flush returned `Pending` since the header read timeout last looked.
+    write_waited: AtomicBool,
+    /// The client opened with HTTP/2's preface: the header read timeout leaves it alone.
+    http2_preface: AtomicBool,
     changed: Notify,
 }
 
@@ -45,15 +49,27 @@ pub(crate) struct ConnectionState {
 pub(crate) struct RequestOnConnection(Arc<ConnectionState>);
 
 impl ConnectionState {
-    pub(crate) fn request_started(self: &Arc<Self>, http2: bool) -> RequestOnConnection {
+    /// Called by hyper's call of the service, so from the connection's own task: the driver
+    /// sees every change when it next runs. `shutting_down` is whether shutdown has begun, as
+    /// that task just read it: only the driver's loops after that wait to hear of a request.
+    pub(crate) fn request_started(
+        self: &Arc<Self>,
+        http2: bool,
+        shutting_down: bool,
+    ) -> RequestOnConnection {
         // Relaxed throughout: the driver only needs to see each change eventually, and the
         // `Notify` permit orders the wake-up after the store.
         if http2 {
             self.http2.store(true, Ordering::Relaxed);
         }
-        self.started.fetch_add(1, Ordering::Relaxed);
+        // One task counts, so no read-modify-write is needed.
+        let started = self.started.load(Ordering::Relaxed);
+        self.started
+            .store(started.wrapping_add(1), Ordering::Relaxed);
         self.in_progress.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_one();
+        if shutting_down {
+            self.changed.notify_one();
+        }
         RequestOnConnection(Arc::clone(self))
     }
 
@@ -61,14 +77,35 @@ impl ConnectionState {
         self.started.load(Ordering::Relaxed) > 0
     }
 
-    fn is_busy(&self) -> bool {
+    pub(super) fn requests_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn is_busy(&self) -> bool {
         self.in_progress.load(Ordering::Relaxed) > 0 || self.write_blocked.load(Ordering::Relaxed)
     }
 
-    fn note_write<T>(&self, poll: &Poll<T>) {
+    pub(super) fn note_write<T>(&self, poll: &Poll<T>) {
         // Written from the driver's own task, when it polls hyper: read by the same task.
-        self.write_blocked
-            .store(poll.is_pending(), Ordering::Relaxed);
+        let pending = poll.is_pending();
+        self.write_blocked.store(pending, Ordering::Relaxed);
+        if pending {
+            self.write_waited.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a write waited for the client since the last call.
+    pub(super) fn take_write_waited(&self) -> bool {
+        self.write_waited.swap(false, Ordering::Relaxed)
+    }
+
+    pub(super) fn saw_http2_preface(&self) {
+        self.http2_preface.store(true, Ordering::Relaxed);
+    }
+
+    /// The client opened with HTTP/2's preface, or made an HTTP/2 request.
+    pub(super) fn speaks_http2(&self) -> bool {
+        self.http2_preface.load(Ordering::Relaxed) || self.is_http2()
     }
 
     fn is_http2(&self) -> bool {
@@ -78,21 +115,45 @@ impl ConnectionState {
 
 impl Drop for RequestOnConnection {
     fn drop(&mut self) {
+        // No wake-up: the driver waits on nothing that a request's end changes. It reads
+        // `is_busy` once, when the first-request window ends.
         self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
-        self.0.changed.notify_one();
     }
 }
 
+/// What a client that speaks HTTP/2 with prior knowledge sends first.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// A connection's IO as hyper sees it, telling the driver whether hyper still has bytes to
-/// write.
+/// write, and whether the client opened with HTTP/2's preface.
 pub(crate) struct WatchedIo<Io> {
     io: Io,
     state: Arc<ConnectionState>,
+    /// How much of HTTP/2's preface the first bytes matched, until they settle the protocol:
+    /// `None` then.
+    preface_matched: Option<usize>,
 }
 
 impl<Io> WatchedIo<Io> {
     pub(crate) fn new(io: Io, state: Arc<ConnectionState>) -> Self {
-        WatchedIo { io, state }
+        WatchedIo {
+            io,
+            state,
+            preface_matched: Some(0),
+        }
+    }
+
+    /// The test hyper-util's `auto` builder makes on the same bytes to pick the protocol.
+    fn sniff(&mut self, read: &[u8], matched: usize) {
+        let more = read.len().min(HTTP2_PREFACE.len() - matched);
+        if read[..more] != HTTP2_PREFACE[matched..matched + more] {
+            self.preface_matched = None;
+        } else if matched + more == HTTP2_PREFACE.len() {
+            self.preface_matched = None;
+            self.state.saw_http2_preface();
+        } else {
+            self.preface_matched = Some(matched + more);
+        }
     }
 }
 
@@ -102,7 +163,12 @@ impl<Io: AsyncRead + Unpin> AsyncRead for WatchedIo<Io> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Some(matched) = self.preface_matched {
+            self.sniff(&buf.filled()[before..], matched);
+        }
+        poll
     }
 }
 
@@ -262,5 +328,31 @@ mod tests {
         client.read_exact(&mut taken).await.unwrap();
         more.await.unwrap();
         assert!(!state.is_busy(), "the client took it all");
+    }
+
+    /// Reads everything `client` sends through a `WatchedIo`, one write at a time; returns
+    /// whether the state then says the client speaks HTTP/2.
+    async fn speaks_http2_after(writes: &[&[u8]]) -> bool {
+        let (ours, mut client) = tokio::io::duplex(64);
+        let state = Arc::new(ConnectionState::default());
+        let mut io = WatchedIo::new(ours, Arc::clone(&state));
+        for write in writes {
+            client.write_all(write).await.unwrap();
+            let mut read = vec![0; write.len()];
+            io.read_exact(&mut read).await.unwrap();
+        }
+        state.speaks_http2()
+    }
+
+    #[tokio::test]
+    async fn the_http2_preface_is_recognised_however_it_is_split() {
+        assert!(speaks_http2_after(&[HTTP2_PREFACE]).await);
+        assert!(speaks_http2_after(&[b"PRI * HTTP", b"/2.0\r\n\r\nSM\r", b"\n\r\n\0\0"]).await);
+        assert!(!speaks_http2_after(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]).await);
+        assert!(!speaks_http2_after(&[b"PRI * HTTP/1.1\r\n", b"\r\nSM\r\n\r\n"]).await);
+        assert!(
+            !speaks_http2_after(&[b"PRI * HTTP/2"]).await,
+            "not all of it yet"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! `http` until its response body ends, each connection under `http-conn`.
 
 mod connection;
+mod header_timeout;
 mod listener;
 mod rpc_sites;
 mod service;
@@ -30,6 +31,7 @@ use crate::inflight::SiteKind;
 use crate::log::event;
 use crate::sequence::Controller;
 use connection::{ConnectionState, GracefulConnection, WatchedIo};
+use header_timeout::HeaderTimeout;
 pub use listener::Listener;
 use rpc_sites::RpcSites;
 use service::{ConnectionService, CountingService};
@@ -188,11 +190,20 @@ impl<L, S, M> Serve<L, S, M> {
         self
     }
 
-    /// How long an HTTP/1 client may take to send a whole request head (default 30 s, hyper's):
-    /// a client trickling its headers (a slowloris) cannot hold one of the
-    /// [`max_connections`](Serve::max_connections) slots longer, shutdown or not. `None` turns
-    /// it off, as `axum::serve` has it, and saves hyper a timer per request (about 1% of a hello
-    /// world's throughput, BENCHMARKS.md).
+    /// How long an HTTP/1 connection may go without delivering a request head (default 30 s,
+    /// as hyper's): from its accept, and from the end of each response (its body ended and
+    /// written out), a whole request head must arrive within this time, or the connection is
+    /// closed, shutdown or not. A client trickling its headers (a slowloris), however steadily,
+    /// one that connects and sends nothing, and an idle keep-alive connection cannot hold one
+    /// of the [`max_connections`](Serve::max_connections) slots longer. A request in progress,
+    /// a request body being read and a response that a slow client reads are never cut.
+    /// HTTP/2 connections are not concerned: pings find their dead peers
+    /// ([`http2_keep_alive_interval`](Serve::http2_keep_alive_interval)).
+    ///
+    /// The connection is closed between this time and an eighth more: it is checked by one
+    /// timer per connection that fires eight times per timeout, not by a timer for every
+    /// request head as hyper's own (which cost a hello world about 5% of its CPU per request,
+    /// BENCHMARKS.md). `None` turns it off, as `axum::serve` has it.
     ///
     /// ```no_run
     /// # use graceful_runtime as graceful;
@@ -398,10 +409,9 @@ where
 /// The protocol builder every connection shares.
 fn protocols(settings: &Settings) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.http1_header_read_timeout);
+    // The header read timeout is kept by each connection's driver (`HeaderTimeout`): hyper's
+    // would arm a timer for every request head, and its default is 30 s once it has a timer.
+    builder.http1().header_read_timeout(None);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -502,6 +512,11 @@ impl<S: ConnectionService> Server<S> {
         let state = Arc::new(ConnectionState::default());
         let service = self.counting_service(&state);
         let connection = serve_connection(&self.protocols, io, service, &state);
+        let connection = HeaderTimeout::new(
+            connection,
+            Arc::clone(&state),
+            self.settings.http1_header_read_timeout,
+        );
         let controller = self.controller;
         let window = self.settings.first_request_window;
         controller.spawn(connection_site(controller), async move {
@@ -527,6 +542,7 @@ impl<S: ConnectionService> Server<S> {
         let controller = self.controller;
         let window = self.settings.first_request_window;
         let timeout = self.settings.tls_handshake_timeout;
+        let header_read_timeout = self.settings.http1_header_read_timeout;
         controller.spawn(connection_site(controller), async move {
             let _permit = permit;
             let handshake = tls::handshake(&acceptor, io, timeout, controller, window);
@@ -534,6 +550,8 @@ impl<S: ConnectionService> Server<S> {
                 return;
             };
             let connection = serve_connection(&protocols, handshaken.stream, service, &state);
+            let connection =
+                HeaderTimeout::new(connection, Arc::clone(&state), header_read_timeout);
             // What the handshake left of the first-request window, if it ran into it.
             let window = match handshaken.window_began {
                 Some(began) => window.saturating_sub(began.elapsed()),

@@ -139,7 +139,10 @@ where
             .site_for(&request, self.controller.inflight(), self.site);
         let guard = (
             site.enter(),
-            self.connection.request_started(version == Version::HTTP_2),
+            self.connection.request_started(
+                version == Version::HTTP_2,
+                self.controller.is_shutting_down(),
+            ),
         );
         CountedFuture::new(self.inner.call(request), self.controller, guard, version)
     }

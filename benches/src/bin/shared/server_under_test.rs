@@ -7,7 +7,8 @@
 //!   graceful's default (30 s, a timer per request head) is turned off here.
 //! - HTTP/2 keep-alive pings: off on both. axum never sets them; graceful's default (every
 //!   20 s, 20 s timeout) is turned off here: with it hyper takes a lock for every frame received.
-//! - `GRACEFUL_DEFAULTS=1` keeps graceful's defaults instead, to measure what they cost.
+//! - `GRACEFUL_DEFAULTS=1` keeps graceful's defaults instead, to measure what they cost; with
+//!   `GRACEFUL_H2_PINGS=off` too, all but the HTTP/2 pings, to tell their share.
 //! - Left as they are: graceful caps connections at 10,000 (a semaphore permit per accept);
 //!   axum has no cap. graceful's `first_request_window` acts only during a shutdown.
 //!
@@ -33,7 +34,11 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
                 serve = serve.tls(graceful::TlsConfig::from_pem_files(cert, key)?);
             }
             if std::env::var_os("GRACEFUL_DEFAULTS").is_some() {
-                serve.await
+                if std::env::var("GRACEFUL_H2_PINGS").as_deref() == Ok("off") {
+                    serve.http2_keep_alive_interval(None).await
+                } else {
+                    serve.await
+                }
             } else {
                 serve
                     .http2_keep_alive_interval(None)
