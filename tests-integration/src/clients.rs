@@ -267,10 +267,11 @@ except OSError as error:
     print(f"closed: {type(error).__name__}")
 "#;
 
-/// A slowloris that keeps its connection busy: it sends half a request head, prints `half a
-/// head sent`, then one more header line every `every` (never the blank line that ends a head),
-/// and prints `closed: eof` (or the error) when the server closes the connection, with the
-/// number of lines it added.
+/// A client that sends its request head a line at a time: half a head, then `half a head
+/// sent`, then one more header line every `every`, each printed as `line N`. Told `end` on
+/// stdin, it sends the blank line that ends the head and prints `head ended`; it prints the
+/// response's status line as `status: ...`, and `closed: eof` (or the error) when the server
+/// closes the connection, with the number of lines it added. Never told, it is a slowloris.
 pub fn trickling_slowloris(address: SocketAddr, every: Duration) -> Process {
     let [host, port] = host_and_port(address);
     let every = format!("{}", every.as_secs_f64());
@@ -283,19 +284,38 @@ sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
 print("half a head sent")
 added = 0
+ended = False
+sending = threading.Lock()
 def trickle():
     global added
     try:
         while True:
             time.sleep(float(sys.argv[3]))
-            sock.sendall(b"X-Trickle: 1\r\n")
-            added += 1
+            with sending:
+                if ended:
+                    return
+                sock.sendall(b"X-Trickle: 1\r\n")
+                added += 1
+            print(f"line {added}")
     except OSError:
         pass
+def end_on_stdin():
+    global ended
+    for command in sys.stdin:
+        if command.strip() == "end":
+            with sending:
+                ended = True
+                sock.sendall(b"\r\n")
+            print("head ended")
+            return
 threading.Thread(target=trickle, daemon=True).start()
+threading.Thread(target=end_on_stdin, daemon=True).start()
+answered = False
 try:
-    while sock.recv(65536):
-        pass
+    while data := sock.recv(65536):
+        if not answered:
+            answered = True
+            print("status: " + data.split(b"\r\n")[0].decode())
     print(f"closed: eof after {added} more lines")
 except OSError as error:
     print(f"closed: {type(error).__name__} after {added} more lines")

@@ -378,6 +378,38 @@ fn a_slowloris_does_not_hold_the_exit_past_the_first_request_window() {
     );
 }
 
+/// A client on a slow link whose head arrives a line every 300 ms, across three first-request
+/// windows after stop-accepting: the window counts silence, so it is served; a silent one (the
+/// slowloris above) is not waited for.
+#[test]
+fn a_head_still_arriving_after_stop_accepting_is_served_not_cut_at_the_window() {
+    if !require_python(&[("socket", "python3")]) {
+        return;
+    }
+    let mut app = App::start(Server::Serve, &[]);
+    let mut client = clients::trickling_slowloris(app.address, Duration::from_millis(300));
+    client.wait_for_stdout("half a head sent");
+    app.sigterm();
+    let stop_accepting = app.seen("stop accepting");
+    // The line that arrives three windows after stop-accepting, then the end of the head.
+    let mut line = 1;
+    while since(client.wait_for_nth_stdout("line ", line).at, stop_accepting)
+        < 3 * FIRST_REQUEST_WINDOW
+    {
+        line += 1;
+    }
+    client.tell("end");
+    let status = client.wait_for_stdout("status: ");
+    let exit = app.wait_exit();
+    eprintln!(
+        "serve: a head sent over {line} lines, the last {:?} after stop accepting: {}",
+        since(status.at, stop_accepting),
+        status.text
+    );
+    assert_eq!(status.text, "status: HTTP/1.1 200 OK");
+    exit.finished.assert_code(0);
+}
+
 #[test]
 fn axum_contrast_is_held_by_a_slowloris_until_the_drain_timeout_and_exits_1() {
     if !require_python(&[("socket", "python3")]) {

@@ -9,10 +9,12 @@
 //!   is cut: the client moves on its next request.
 //! - Stop-accepting: a connection that has served a request is shut down gracefully (idle
 //!   ones close now, busy ones after their response). One that has not yet delivered a request
-//!   gets the first-request window to do so. When the window ends, a connection with no
-//!   request in progress and nothing left to write is dropped: it is stalled mid-head, or
-//!   silent. One whose response hyper has not yet written out (its client reads slowly) is
-//!   busy, and is waited for.
+//!   gets the first-request window to do so. The window counts silence, not time: it starts
+//!   again whenever the client's bytes arrive, so a slow link's client is never cut mid-head.
+//!   When a whole window passes with no request in progress, nothing left to write and not a
+//!   byte from the client, the connection is dropped: it is stalled, or silent. One whose
+//!   response hyper has not yet written out (its client reads slowly) is busy, and is waited
+//!   for.
 //! - The drain deadline aborts what is left (the task is tracked under `http-conn`).
 
 use std::future::Future;
@@ -41,6 +43,8 @@ pub(crate) struct ConnectionState {
     write_waited: AtomicBool,
     /// The client opened with HTTP/2's preface: the header read timeout leaves it alone.
     http2_preface: AtomicBool,
+    /// Bytes arrived from the client since the first-request window last looked.
+    read_some: AtomicBool,
     changed: Notify,
 }
 
@@ -97,6 +101,11 @@ impl ConnectionState {
     /// Whether a write waited for the client since the last call.
     pub(super) fn take_write_waited(&self) -> bool {
         self.write_waited.swap(false, Ordering::Relaxed)
+    }
+
+    /// Whether the client sent bytes since the last call.
+    fn take_read_some(&self) -> bool {
+        self.read_some.swap(false, Ordering::Relaxed)
     }
 
     pub(super) fn saw_http2_preface(&self) {
@@ -165,8 +174,12 @@ impl<Io: AsyncRead + Unpin> AsyncRead for WatchedIo<Io> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.io).poll_read(cx, buf);
-        if let Some(matched) = self.preface_matched {
-            self.sniff(&buf.filled()[before..], matched);
+        if buf.filled().len() > before {
+            // Written and read by the connection's own task.
+            self.state.read_some.store(true, Ordering::Relaxed);
+            if let Some(matched) = self.preface_matched {
+                self.sniff(&buf.filled()[before..], matched);
+            }
         }
         poll
     }
@@ -251,26 +264,33 @@ pub(crate) async fn drive<C: GracefulConnection>(
         }
     }
 
-    // Stop-accepting: the first-request window.
-    let window = tokio::time::sleep(first_request_window);
-    tokio::pin!(window);
+    // Stop-accepting: the first-request window, started again while the client's bytes
+    // arrive, so that only silence ends it.
+    state.take_read_some();
     loop {
-        shut_down_once_served(&mut connection);
-        tokio::select! {
-            biased;
-            _ = &mut connection => return,
-            _ = state.changed.notified() => {}
-            _ = &mut window => break,
+        let window = tokio::time::sleep(first_request_window);
+        tokio::pin!(window);
+        loop {
+            shut_down_once_served(&mut connection);
+            tokio::select! {
+                biased;
+                _ = &mut connection => return,
+                _ = state.changed.notified() => {}
+                _ = &mut window => break,
+            }
+        }
+        if state.is_busy() {
+            // A request in progress, or a response not yet written out to a client that reads
+            // slowly: it closes once its response is out; the drain deadline bounds the wait.
+            connection.await;
+            return;
+        }
+        if !state.take_read_some() {
+            // Silent for a whole window: it never sent a request, is stalled mid-head, or is an
+            // HTTP/2 peer that ignores GOAWAY. Nothing of it may hold the drain.
+            return;
         }
     }
-    if !state.is_busy() {
-        // Stalled mid-head, never sent a request, or an HTTP/2 peer that ignores GOAWAY:
-        // nothing of it may hold the drain.
-        return;
-    }
-    // Busy, or a response not yet written out to a client that reads slowly: it closes once
-    // its response is out; the drain deadline bounds the wait.
-    connection.await;
 }
 
 enum Served {

@@ -51,9 +51,10 @@ pub use service::{HyperService, IntoHttpService, TowerService};
 /// - **Stop-accepting**: takes the connections already in the kernel's queue, then closes the
 ///   listener (a socket inherited from systemd is left open for the next process). Idle
 ///   connections close; busy ones close after their response; a connection that has not sent
-///   its first request gets [`Serve::first_request_window`] to do so; one with nothing in
-///   progress after that window (no request, no response bytes still to write: a stalled or
-///   slowloris client, a silent HTTP/2 peer) is dropped.
+///   its first request gets [`Serve::first_request_window`] to do so, a window that starts
+///   again whenever its client's bytes arrive; one silent for a whole window with nothing in
+///   progress (no request, no response bytes still to write: a stalled or slowloris client, a
+///   silent HTTP/2 peer) is dropped.
 /// - **Drain**: each request counts in flight under `http` until its response body has ended
 ///   (trailers pass through), each connection under `http-conn`. At the drain deadline the
 ///   connections still open are dropped and named in the report.
@@ -167,8 +168,10 @@ impl<L, S, M> std::fmt::Debug for Serve<L, S, M> {
 impl<L, S, M> Serve<L, S, M> {
     /// How long a connection that has not delivered its first request may take to do so after
     /// stop-accepting (default 1 s). Its client has a request on the way: it is served, then
-    /// the connection closes. After the window, a connection with nothing in progress (no
-    /// request being served, no response bytes still waiting for a slow reader) is dropped.
+    /// the connection closes. The window counts silence: it starts again whenever the client's
+    /// bytes arrive, so a head crossing a slow link is never cut. After a whole window with
+    /// not a byte from the client and nothing in progress (no request being served, no
+    /// response bytes still waiting for a slow reader), the connection is dropped.
     ///
     /// ```no_run
     /// # use graceful_runtime as graceful;
