@@ -16,6 +16,11 @@ use crate::log::human;
 /// sequence enforces `grace` itself; this only catches a runtime that is blocked.
 pub(crate) const WATCHDOG_MARGIN: Duration = Duration::from_millis(500);
 
+/// How late a deadline may be noticed before the lateness is taken for a process that was
+/// stopped (SIGSTOP, a frozen cgroup, a debugger, a paused VM) rather than a busy machine. The
+/// monotonic clock runs on while a process is stopped, so its deadlines all pass at once.
+pub(crate) const PAUSE_TOLERANCE: Duration = Duration::from_millis(100);
+
 /// What the sequence may spend, phase by phase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Budget {

@@ -12,7 +12,7 @@ use super::exit::{exit_status, ProcessExit};
 use super::main_body::{MainBody, MainOutput};
 use super::started::Trigger;
 use super::Controller;
-use crate::budget::WATCHDOG_MARGIN;
+use crate::budget::{PAUSE_TOLERANCE, WATCHDOG_MARGIN};
 use crate::config::Config;
 use crate::hooks::{self, Hook, HookReport, StaticHook};
 use crate::log::{event, human};
@@ -84,7 +84,11 @@ impl Controller {
         Outcome {
             report,
             exit,
-            exit_deadline: (deadlines.grace + WATCHDOG_MARGIN).into_std(),
+            // Never already past: a process stopped (SIGSTOP) beyond its grace period still
+            // gets the margin to flush its logs once it runs again.
+            exit_deadline: (deadlines.grace + WATCHDOG_MARGIN)
+                .max(Instant::now() + WATCHDOG_MARGIN)
+                .into_std(),
         }
     }
 
@@ -200,6 +204,14 @@ impl Controller {
     ) -> DrainOutcome {
         if self.until_idle(main, until).await {
             return DrainOutcome::Drained;
+        }
+        let late = Instant::now().saturating_duration_since(until);
+        if late > PAUSE_TOLERANCE {
+            event!(
+                Warn,
+                "{deadline}, noticed {} late: the process was stopped or starved meanwhile",
+                human(late)
+            );
         }
         let mut handed_back = Vec::new();
         if self.deadline_in_use.load(Ordering::Relaxed) {

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::Controller;
-use crate::budget::WATCHDOG_MARGIN;
+use crate::budget::{PAUSE_TOLERANCE, WATCHDOG_MARGIN};
 use crate::log::{event, flush_std, human};
 use crate::report::{EssentialEnd, EssentialFailure, Fatal, MainStatus};
 use crate::sync::lock;
@@ -89,15 +89,20 @@ impl Controller {
     /// exit if the sequence has not written its report `grace` (plus a small margin) later, so
     /// that a blocked runtime cannot keep the process past its deadline.
     pub(crate) fn watch_grace(&self, began: std::time::Instant, grace: Duration) {
-        let deadline = began + grace + WATCHDOG_MARGIN;
-        std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
+        let grace_ends = began + grace;
+        std::thread::sleep(grace_ends.saturating_duration_since(std::time::Instant::now()));
+        let stopped = running_time(WATCHDOG_MARGIN);
         // Once the report is out, `Builder::run` owns the exit, under a deadline of its own
         // that ends at the same moment; a user's `ExitCode` can only leave through `main`.
         if self.finished.get().is_some() {
             return;
         }
         let code = self.fatal.get().map_or(1, |fatal| fatal.code);
-        self.force_exit(code, &format!("grace period ({}) spent", human(grace)));
+        let mut why = format!("grace period ({}) spent", human(grace));
+        if !stopped.is_zero() {
+            why += &format!(" (the process was stopped for {} of its margin)", human(stopped));
+        }
+        self.force_exit(code, &why);
     }
 
     /// Drops what `keep_until_exit` holds, newest first (the order a stack of guards unwinds),
@@ -142,6 +147,27 @@ impl Controller {
         );
         false
     }
+}
+
+/// Lets `margin` of running time pass: time the whole process spends stopped (SIGSTOP, a frozen
+/// cgroup, a debugger, a paused VM) does not count, since the runtime, stopped with it, could
+/// not use it. The monotonic clock runs on while a process is stopped, so each short sleep that
+/// overran by more than `PAUSE_TOLERANCE` counts only as asked. Returns the time seen stopped.
+fn running_time(margin: Duration) -> Duration {
+    const STEP: Duration = Duration::from_millis(50);
+    let mut left = margin;
+    let mut stopped = Duration::ZERO;
+    while !left.is_zero() {
+        let step = left.min(STEP);
+        let slept = std::time::Instant::now();
+        std::thread::sleep(step);
+        let took = slept.elapsed();
+        if took > step + PAUSE_TOLERANCE {
+            stopped += took - step;
+        }
+        left -= step;
+    }
+    stopped
 }
 
 #[cfg(test)]
@@ -217,3 +243,4 @@ mod tests {
         );
     }
 }
+
