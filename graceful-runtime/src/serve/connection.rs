@@ -43,8 +43,9 @@ pub(crate) struct ConnectionState {
     write_waited: AtomicBool,
     /// The client opened with HTTP/2's preface: the header read timeout leaves it alone.
     http2_preface: AtomicBool,
-    /// Bytes arrived from the client since the first-request window last looked.
-    read_some: AtomicBool,
+    /// Reads that brought the client's bytes: the first-request window and HTTP/2's silence
+    /// limit tell a live client from a silent one by it.
+    reads: AtomicUsize,
     changed: Notify,
 }
 
@@ -103,9 +104,16 @@ impl ConnectionState {
         self.write_waited.swap(false, Ordering::Relaxed)
     }
 
-    /// Whether the client sent bytes since the last call.
-    fn take_read_some(&self) -> bool {
-        self.read_some.swap(false, Ordering::Relaxed)
+    /// A read brought the client's bytes.
+    pub(super) fn note_read(&self) {
+        // Written and read by the connection's own task: no read-modify-write needed.
+        let reads = self.reads.load(Ordering::Relaxed);
+        self.reads.store(reads.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// How many reads have brought the client's bytes so far.
+    pub(super) fn reads(&self) -> usize {
+        self.reads.load(Ordering::Relaxed)
     }
 
     pub(super) fn saw_http2_preface(&self) {
@@ -175,8 +183,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for WatchedIo<Io> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before {
-            // Written and read by the connection's own task.
-            self.state.read_some.store(true, Ordering::Relaxed);
+            self.state.note_read();
             if let Some(matched) = self.preface_matched {
                 self.sniff(&buf.filled()[before..], matched);
             }
@@ -266,8 +273,8 @@ pub(crate) async fn drive<C: GracefulConnection>(
 
     // Stop-accepting: the first-request window, started again while the client's bytes
     // arrive, so that only silence ends it.
-    state.take_read_some();
     loop {
+        let reads = state.reads();
         let window = tokio::time::sleep(first_request_window);
         tokio::pin!(window);
         loop {
@@ -285,7 +292,7 @@ pub(crate) async fn drive<C: GracefulConnection>(
             connection.await;
             return;
         }
-        if !state.take_read_some() {
+        if state.reads() == reads {
             // Silent for a whole window: it never sent a request, is stalled mid-head, or is an
             // HTTP/2 peer that ignores GOAWAY. Nothing of it may hold the drain.
             return;

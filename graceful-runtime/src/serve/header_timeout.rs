@@ -1,14 +1,21 @@
-//! `serve`'s HTTP/1 header read timeout, kept by the connection's driver instead of hyper: hyper
-//! arms and disarms a timer for every request head, which cost a hello world about 5% of its CPU
-//! per request (BENCHMARKS.md); this re-arms one timer per connection eight times per timeout,
-//! and reads the connection's request counters when it fires.
+//! `serve`'s per-connection silence limits, kept by the connection's driver instead of hyper.
 //!
-//! The promise is hyper's, with a coarser end: from its accept, and from the end of each
+//! HTTP/1's header read timeout: hyper arms and disarms a timer for every request head, which
+//! cost a hello world about 5% of its CPU per request (BENCHMARKS.md); this re-arms one timer per
+//! connection eight times per timeout, and reads the connection's request counters when it
+//! fires. The promise is hyper's, with a coarser end: from its accept, and from the end of each
 //! response, an HTTP/1 connection must deliver a whole request head within the timeout, or it is
 //! closed. A client that trickles its head (a slowloris), one that connects and sends nothing,
 //! and an idle keep-alive connection are closed between the timeout and an eighth more. A client
 //! that keeps sending bytes without ending its head gains nothing: only a request resets the
-//! count. HTTP/2 connections are left alone, as hyper leaves them (their pings find dead peers).
+//! count.
+//!
+//! HTTP/2's keep-alive: hyper pings an HTTP/2 peer and would close its connection when the ACK
+//! is late, but a slow reader's ACK waits behind every DATA frame queued before the PING, so
+//! hyper cut live clients reading large responses slowly. hyper still sends the pings (an idle
+//! peer answers them), and never times them out; here a connection is closed only when its
+//! client sent nothing at all (no ACK, no WINDOW_UPDATE, no frame) for the keep-alive interval
+//! plus its timeout: silence, not a late answer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,11 +28,11 @@ use tokio::time::{Instant, Sleep};
 use super::connection::{ConnectionState, GracefulConnection};
 
 /// `connection`, closed when its HTTP/1 client takes longer than the header read timeout to
-/// deliver a request head.
+/// deliver a request head, or its HTTP/2 client is silent for longer than `http2_silence`.
 pub(crate) struct HeaderTimeout<C> {
     connection: C,
-    /// `None` without a timeout, and once the connection speaks HTTP/2. Boxed, timer and all:
-    /// one allocation per connection, and the connection's task stays small.
+    /// `None` without a limit for the connection's protocol. Boxed, timer and all: one
+    /// allocation per connection, and the connection's task stays small.
     guard: Option<Pin<Box<Guard>>>,
 }
 
@@ -34,11 +41,11 @@ impl<C> HeaderTimeout<C> {
         connection: C,
         state: Arc<ConnectionState>,
         timeout: Option<Duration>,
+        http2_silence: Option<Duration>,
     ) -> HeaderTimeout<C> {
-        HeaderTimeout {
-            connection,
-            guard: timeout.map(|timeout| Box::pin(Guard::new(state, timeout))),
-        }
+        let guard = (timeout.is_some() || http2_silence.is_some())
+            .then(|| Box::pin(Guard::new(state, timeout, http2_silence)));
+        HeaderTimeout { connection, guard }
     }
 }
 
@@ -58,17 +65,27 @@ impl<C: Future + Unpin> Future for HeaderTimeout<C> {
             return Poll::Pending;
         }
         match guard.as_mut().on_tick(cx) {
-            Verdict::Keep => Poll::Pending,
+            // `on_tick` acts on `Http2` itself.
+            Verdict::Keep | Verdict::Http2 => Poll::Pending,
             Verdict::Stop => {
                 this.guard = None;
                 Poll::Pending
+            }
+            Verdict::Close if guard.http2 => {
+                tracing::debug!(
+                    target: "graceful",
+                    "serve: an HTTP/2 client silent for {:?} (keep-alive interval and \
+                     timeout): connection closed",
+                    guard.timeout.unwrap_or_default()
+                );
+                Poll::Ready(())
             }
             Verdict::Close => {
                 tracing::debug!(
                     target: "graceful",
                     "serve: no request head within the header read timeout ({:?}): \
                      connection closed",
-                    guard.timeout
+                    guard.timeout.unwrap_or_default()
                 );
                 Poll::Ready(())
             }
@@ -85,7 +102,11 @@ impl<C: GracefulConnection> GracefulConnection for HeaderTimeout<C> {
 pin_project_lite::pin_project! {
     struct Guard {
         state: Arc<ConnectionState>,
-        timeout: Duration,
+        // The limit of the connection's protocol as known so far: HTTP/1's until it speaks
+        // HTTP/2. Ticks still come without one, to find out whether it speaks HTTP/2.
+        timeout: Option<Duration>,
+        http2_silence: Option<Duration>,
+        http2: bool,
         // An eighth of the timeout: how late a deadline can end.
         period: Duration,
         // Fires every `period`, on a grid that starts at the connection's first poll.
@@ -98,12 +119,14 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// A connection with no request in progress and no response still going out, looked at on
-/// consecutive ticks with nothing started in between.
+/// A connection waiting on its client, looked at on consecutive ticks with nothing done in
+/// between: for HTTP/1, no request in progress, no response going out and none started; for
+/// HTTP/2, not a byte read.
 #[derive(Debug, Clone, Copy)]
 struct Waiting {
-    /// Its requests started when it was first seen waiting: another one ends the wait.
-    started: usize,
+    /// What the client had done when first seen waiting (HTTP/1: requests started; HTTP/2:
+    /// reads): more ends the wait.
+    done: usize,
     /// Ticks since then. The wait began at the most a period before the first of them.
     ticks: u32,
 }
@@ -113,17 +136,25 @@ const TICKS: u32 = 8;
 
 enum Verdict {
     Keep,
-    /// Nothing left to guard: an HTTP/2 connection.
+    /// Nothing left to guard: an HTTP/2 connection, with no silence limit.
     Stop,
+    /// The connection speaks HTTP/2: its silence limit applies from now.
+    Http2,
     Close,
 }
 
 impl Guard {
-    fn new(state: Arc<ConnectionState>, timeout: Duration) -> Guard {
+    fn new(
+        state: Arc<ConnectionState>,
+        timeout: Option<Duration>,
+        http2_silence: Option<Duration>,
+    ) -> Guard {
         Guard {
             state,
             timeout,
-            period: (timeout / TICKS).max(Duration::from_millis(1)),
+            http2_silence,
+            http2: false,
+            period: period(timeout.or(http2_silence).unwrap_or(Duration::MAX)),
             // Set for real at the first poll, the connection's start.
             tick: tokio::time::sleep(Duration::ZERO),
             armed: false,
@@ -139,7 +170,7 @@ impl Guard {
             // The connection's start: its first head is due a timeout from now, as hyper has
             // it.
             *this.waiting = Some(Waiting {
-                started: this.state.requests_started(),
+                done: this.state.requests_started(),
                 ticks: 0,
             });
             let Some(first) = Instant::now().checked_add(*this.period) else {
@@ -150,11 +181,32 @@ impl Guard {
         }
         // Polling registers the task's waker for the next tick, or tells that it has passed.
         while this.tick.as_mut().poll(cx).is_ready() {
-            match look(this.state, this.waiting) {
-                Verdict::Keep => {}
+            let verdict = if *this.http2 {
+                look_http2(this.state, this.waiting)
+            } else {
+                look_http1(
+                    this.state,
+                    this.waiting,
+                    this.timeout.is_some(),
+                    this.http2_silence.is_some(),
+                )
+            };
+            let from = match verdict {
+                Verdict::Keep => this.tick.deadline(),
+                Verdict::Http2 => {
+                    let silence = this.http2_silence.expect("asked for by look_http1");
+                    *this.http2 = true;
+                    *this.timeout = Some(silence);
+                    *this.period = period(silence);
+                    *this.waiting = Some(Waiting {
+                        done: this.state.reads(),
+                        ticks: 0,
+                    });
+                    Instant::now()
+                }
                 verdict => return verdict,
-            }
-            let Some(next) = this.tick.deadline().checked_add(*this.period) else {
+            };
+            let Some(next) = from.checked_add(*this.period) else {
                 return Verdict::Stop;
             };
             this.tick.as_mut().reset(next);
@@ -163,10 +215,49 @@ impl Guard {
     }
 }
 
-/// One tick: whether the connection has waited a whole timeout for a request head.
-fn look(state: &ConnectionState, waiting: &mut Option<Waiting>) -> Verdict {
+/// A tick's length: an eighth of `timeout`, how late a wait can end.
+fn period(timeout: Duration) -> Duration {
+    (timeout / TICKS).max(Duration::from_millis(1))
+}
+
+/// One more tick of a wait on `done`: whether it has lasted a whole timeout.
+fn wait_on(waiting: &mut Option<Waiting>, done: usize) -> Verdict {
+    *waiting = match *waiting {
+        Some(since) if since.done == done => {
+            if since.ticks + 1 >= TICKS {
+                return Verdict::Close;
+            }
+            Some(Waiting {
+                ticks: since.ticks + 1,
+                ..since
+            })
+        }
+        _ => Some(Waiting { done, ticks: 0 }),
+    };
+    Verdict::Keep
+}
+
+/// One HTTP/2 tick: whether the client has been silent for a whole timeout.
+fn look_http2(state: &ConnectionState, waiting: &mut Option<Waiting>) -> Verdict {
+    wait_on(waiting, state.reads())
+}
+
+/// One HTTP/1 tick: whether the connection has waited a whole timeout for a request head.
+fn look_http1(
+    state: &ConnectionState,
+    waiting: &mut Option<Waiting>,
+    header_timeout: bool,
+    http2_silence: bool,
+) -> Verdict {
     if state.speaks_http2() {
-        return Verdict::Stop;
+        return if http2_silence {
+            Verdict::Http2
+        } else {
+            Verdict::Stop
+        };
+    }
+    if !header_timeout {
+        return Verdict::Keep;
     }
     // Read and cleared at every tick: a response that waited for its client since the last
     // tick means the connection was busy in between.
@@ -176,20 +267,15 @@ fn look(state: &ConnectionState, waiting: &mut Option<Waiting>) -> Verdict {
         *waiting = None;
         return Verdict::Keep;
     }
-    *waiting = match *waiting {
-        Some(since) if !wrote_slowly && since.started == started => {
-            if since.ticks + 1 >= TICKS {
-                return Verdict::Close;
-            }
-            Some(Waiting {
-                ticks: since.ticks + 1,
-                ..since
-            })
-        }
+    if wrote_slowly {
         // It went idle since the last tick.
-        _ => Some(Waiting { started, ticks: 0 }),
-    };
-    Verdict::Keep
+        *waiting = Some(Waiting {
+            done: started,
+            ticks: 0,
+        });
+        return Verdict::Keep;
+    }
+    wait_on(waiting, started)
 }
 
 #[cfg(test)]
@@ -222,7 +308,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_connection_that_sends_no_request_is_closed_at_the_timeout() {
         let state = Arc::new(ConnectionState::default());
-        let mut guarded = HeaderTimeout::new(Forever, state, Some(TIMEOUT));
+        let mut guarded = HeaderTimeout::new(Forever, state, Some(TIMEOUT), None);
         let ran = runs_for(&mut guarded, TIMEOUT * 2).await;
         let ran = ran.expect("still open at twice the timeout");
         assert!(
@@ -234,7 +320,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn without_a_timeout_nothing_is_closed() {
         let state = Arc::new(ConnectionState::default());
-        let mut guarded = HeaderTimeout::new(Forever, state, None);
+        let mut guarded = HeaderTimeout::new(Forever, state, None, None);
         assert_eq!(runs_for(&mut guarded, TIMEOUT * 10).await, None);
     }
 
@@ -242,7 +328,7 @@ mod tests {
     async fn a_request_in_progress_is_never_cut_and_the_count_starts_at_its_end() {
         let state = Arc::new(ConnectionState::default());
         let request = state.request_started(false, false);
-        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT));
+        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT), None);
         assert_eq!(runs_for(&mut guarded, TIMEOUT * 5).await, None);
         drop(request);
         let ran = runs_for(&mut guarded, TIMEOUT * 2).await;
@@ -256,7 +342,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn each_request_restarts_the_count() {
         let state = Arc::new(ConnectionState::default());
-        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT));
+        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT), None);
         for _ in 0..4 {
             // A request every three quarters of the timeout: never one timeout without.
             assert_eq!(runs_for(&mut guarded, TIMEOUT * 3 / 4).await, None);
@@ -274,7 +360,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_response_waiting_for_a_slow_reader_is_not_cut() {
         let state = Arc::new(ConnectionState::default());
-        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT));
+        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT), None);
         state.note_write(&Poll::<()>::Pending);
         assert_eq!(runs_for(&mut guarded, TIMEOUT * 5).await, None);
         state.note_write(&Poll::Ready(()));
@@ -286,10 +372,44 @@ mod tests {
         );
     }
 
+    const SILENCE: Duration = Duration::from_secs(40);
+
     #[tokio::test(start_paused = true)]
-    async fn http2_connections_are_left_alone() {
+    async fn an_http2_client_that_sends_anything_within_each_silence_is_kept() {
         let state = Arc::new(ConnectionState::default());
-        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT));
+        let mut guarded =
+            HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT), Some(SILENCE));
+        state.saw_http2_preface();
+        // A slow reader's WINDOW_UPDATE now and then, long past the header read timeout.
+        for _ in 0..6 {
+            assert_eq!(runs_for(&mut guarded, SILENCE * 3 / 4).await, None);
+            state.note_read();
+        }
+        let ran = runs_for(&mut guarded, SILENCE * 3).await;
+        let ran = ran.expect("still open long after its client went silent");
+        assert!(
+            ran >= SILENCE && ran <= SILENCE + SILENCE / 4,
+            "closed {ran:?} after its client's last bytes"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_http2_client_is_closed_without_a_header_read_timeout() {
+        let state = Arc::new(ConnectionState::default());
+        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), None, Some(SILENCE));
+        state.saw_http2_preface();
+        let ran = runs_for(&mut guarded, SILENCE * 3).await;
+        let ran = ran.expect("a silent HTTP/2 client still open");
+        assert!(
+            ran >= SILENCE && ran <= SILENCE + SILENCE / 4,
+            "closed after {ran:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_silence_limit_http2_connections_are_left_alone() {
+        let state = Arc::new(ConnectionState::default());
+        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), Some(TIMEOUT), None);
         state.saw_http2_preface();
         assert_eq!(runs_for(&mut guarded, TIMEOUT * 10).await, None);
         assert!(guarded.guard.is_none(), "its timer is gone");

@@ -229,7 +229,8 @@ impl<L, S, M> Serve<L, S, M> {
     }
 
     /// How often HTTP/2 connections are pinged to find dead peers (default every 20 s);
-    /// `None` turns the pings off.
+    /// `None` turns the pings off, and with them the close of silent HTTP/2 clients
+    /// ([`http2_keep_alive_timeout`](Serve::http2_keep_alive_timeout)).
     ///
     /// ```no_run
     /// # use graceful_runtime as graceful;
@@ -251,8 +252,10 @@ impl<L, S, M> Serve<L, S, M> {
         self
     }
 
-    /// How long an HTTP/2 peer may take to answer a ping before its connection is closed
-    /// (default 20 s).
+    /// With the pings on: how much longer than the ping interval an HTTP/2 client may stay
+    /// silent before its connection is closed (default 20 s). Silent means not a byte: no
+    /// ping's ACK, no WINDOW_UPDATE, no frame. A slow reader, whose ACK waits behind the DATA
+    /// queued before the ping, is never cut while it reads: its WINDOW_UPDATEs count.
     ///
     /// ```no_run
     /// # use graceful_runtime as graceful;
@@ -420,8 +423,24 @@ fn protocols(settings: &Settings) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .enable_connect_protocol()
         .keep_alive_interval(settings.http2_keep_alive_interval)
-        .keep_alive_timeout(settings.http2_keep_alive_timeout);
+        // hyper's pings still go out, so that an idle peer answers; the connection's driver
+        // (`HeaderTimeout`) closes it only after `http2_silence` without a byte from the peer.
+        // hyper would time out the ACK, which a slow reader sends only once it has read the
+        // DATA queued before the PING: a live client cut.
+        .keep_alive_timeout(NEVER);
     builder
+}
+
+/// A timeout hyper never reaches.
+const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+impl Settings {
+    /// How long an HTTP/2 client may send nothing at all, not even a ping's ACK, before its
+    /// connection is closed: the keep-alive interval, then its timeout.
+    fn http2_silence(&self) -> Option<Duration> {
+        self.http2_keep_alive_interval
+            .map(|interval| interval.saturating_add(self.http2_keep_alive_timeout))
+    }
 }
 
 async fn run<L: Listener, S: ConnectionService>(
@@ -519,6 +538,7 @@ impl<S: ConnectionService> Server<S> {
             connection,
             Arc::clone(&state),
             self.settings.http1_header_read_timeout,
+            self.settings.http2_silence(),
         );
         let controller = self.controller;
         let window = self.settings.first_request_window;
@@ -546,6 +566,7 @@ impl<S: ConnectionService> Server<S> {
         let window = self.settings.first_request_window;
         let timeout = self.settings.tls_handshake_timeout;
         let header_read_timeout = self.settings.http1_header_read_timeout;
+        let http2_silence = self.settings.http2_silence();
         controller.spawn(connection_site(controller), async move {
             let _permit = permit;
             let handshake = tls::handshake(&acceptor, io, timeout, controller, window);
@@ -553,8 +574,12 @@ impl<S: ConnectionService> Server<S> {
                 return;
             };
             let connection = serve_connection(&protocols, handshaken.stream, service, &state);
-            let connection =
-                HeaderTimeout::new(connection, Arc::clone(&state), header_read_timeout);
+            let connection = HeaderTimeout::new(
+                connection,
+                Arc::clone(&state),
+                header_read_timeout,
+                http2_silence,
+            );
             // What the handshake left of the first-request window, if it ran into it.
             let window = match handshaken.window_began {
                 Some(began) => window.saturating_sub(began.elapsed()),
