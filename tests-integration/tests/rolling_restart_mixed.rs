@@ -5,7 +5,11 @@
 //! WebSocket echo sessions and SSE subscribers go through HAProxy, and gRPC unary calls go
 //! straight to both instances on one round-robin channel with client-side health checks. Every
 //! request, message, event and call is counted, and every 2xx write is looked for in SQLite.
+//! Slow readers go through HAProxy too: large `/big` responses read at a bounded rate and SSE
+//! streams read behind their producer, each checked whole (`slow_readers`).
 //! Contrasts: pre-stop 0 s, and plain tokio (src/bin/plain_service.rs, HTTP clients only).
+//! Under scripts/adverse/slow-network the clients run in a network namespace of their own,
+//! behind a `tbf`-shaped veth link (`netns`); the servers and HAProxy stay on this side.
 //!
 //! Needs HAProxy, Debian's python3-websockets and the venv of `scripts/python-grpc-env`: run
 //! `scripts/rolling-restart`. Missing ones fail the test under `CI=true`, else skip it loudly.
@@ -19,8 +23,11 @@ use graceful_tests_integration::clients::{
 };
 use graceful_tests_integration::haproxy::{self, Haproxy, Server};
 use graceful_tests_integration::load::{database_rows, Load, Refusals, Tally};
+use graceful_tests_integration::netns::{self, client_netns, server_address, server_ip};
+use graceful_tests_integration::process::PYTHON;
 use graceful_tests_integration::require::require;
-use graceful_tests_integration::{free_port, loopback, Finished, Process, FIRST_FEW};
+use graceful_tests_integration::slow_readers::{Body, SlowReaders, SlowReads, SlowTally};
+use graceful_tests_integration::{free_port, Finished, Process, FIRST_FEW};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -29,6 +36,18 @@ const HTTP2_WORKERS: usize = 4;
 const WEBSOCKET_SESSIONS: usize = 4;
 const SSE_SUBSCRIBERS: usize = 2;
 const GRPC_WORKERS: usize = 2;
+/// Readers of large responses, each read at [`SLOW_LARGE_RATE`]: about 10 s a response, so that
+/// responses are in flight at most restarts.
+const SLOW_LARGE_READERS: usize = 2;
+const SLOW_LARGE_BYTES: u64 = 1024 * 1024;
+const SLOW_LARGE_RATE: u64 = 100 * 1024;
+/// SSE subscribers reading slower than their stream is written: each tick padded to 1 KB,
+/// about 10 KB/s, read at 8 KB/s.
+const SLOW_SSE_READERS: usize = 2;
+const SLOW_SSE_PAD: usize = 1024;
+const SLOW_SSE_RATE: u64 = 8 * 1024;
+/// The plain contrast has neither: its slow readers read `GET /items` at this rate.
+const SLOW_ITEMS_RATE: u64 = 16 * 1024;
 
 /// Restarts in all (alternating between the two instances).
 fn restarts() -> usize {
@@ -97,12 +116,12 @@ impl Instance {
     }
 
     fn address(&self) -> SocketAddr {
-        loopback(self.port)
+        server_address(self.port)
     }
 
     fn start(&mut self, variant: Variant, database: &Path) {
-        let listen = format!("127.0.0.1:{}", self.port);
-        let health = self.health_port.map(|port| format!("127.0.0.1:{port}"));
+        let listen = self.address().to_string();
+        let health = self.health_port.map(|port| server_address(port).to_string());
         let database_url = format!("sqlite://{}", database.display());
         let mut env = vec![
             ("LISTEN_ADDR", listen.as_str()),
@@ -385,6 +404,7 @@ struct Run {
     sse: Vec<(String, String)>,
     grpc: Vec<(String, String)>,
     client_failures: Vec<String>,
+    slow: SlowReads,
     restarts: usize,
     wall: Duration,
     /// What HAProxy's stats page said about each server at the end of the run.
@@ -397,6 +417,7 @@ impl Run {
     /// their row.
     fn failures(&self) -> usize {
         let mut failures = self.http1.failed()
+            + self.slow.failed()
             + self.http1.refused
             + self.http2.failed()
             + self.http2.refused
@@ -417,8 +438,10 @@ impl Run {
 
     fn print(&self, variant: Variant) {
         println!(
-            "MIXED {variant:?}: {} restarts in {:.1?}",
-            self.restarts, self.wall
+            "MIXED {variant:?}: {} restarts in {:.1?}; {}",
+            self.restarts,
+            self.wall,
+            netns::describe()
         );
         println!(
             "  {:<10} {:>8} {:>8} {:>8}  details",
@@ -488,6 +511,9 @@ impl Run {
                 grpc("failed")
             );
         }
+        for (name, tally) in [("slow large", &self.slow.large), ("slow sse", &self.slow.sse)] {
+            print_slow(name, tally);
+        }
         if self.failures() > 0 {
             println!("  the first failures: {}", self.first_failures());
             println!("{}", self.haproxy);
@@ -499,11 +525,26 @@ impl Run {
         let first: Vec<&str> = (self.http1.failures.iter())
             .chain(&self.http2.failures)
             .chain(&self.client_failures)
+            .chain(&self.slow.large.failures)
+            .chain(&self.slow.sse.failures)
             .take(FIRST_FEW)
             .map(String::as_str)
             .collect();
         first.join("; ")
     }
+}
+
+/// One line of the table for slow readers: sent, complete, failed, then the details.
+fn print_slow(name: &str, tally: &SlowTally) {
+    if tally.sent == 0 {
+        return;
+    }
+    println!(
+        "  {name:<10} {:>8} {:>8} {:>8}  {tally}",
+        tally.sent,
+        tally.complete,
+        tally.failed()
+    );
 }
 
 async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> Run {
@@ -523,7 +564,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         port: instance.port,
         health_port: instance.health_port,
     });
-    let haproxy = Haproxy::start(haproxy, &directory, &servers, true);
+    let haproxy = Haproxy::start_at(server_ip(), haproxy, &directory, &servers, true);
     for instance in &instances {
         haproxy.wait_until_up(instance.name).await;
     }
@@ -532,21 +573,40 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
     let http1 = Load::to(haproxy.address(), &format!("{tag}-h1"))
         .workers(HTTP1_WORKERS)
         .on_refusal(Refusals::Retry)
+        .clients_in(client_netns())
         .start();
     let http2 = Load::to(haproxy.h2_address(), &format!("{tag}-h2"))
         .workers(HTTP2_WORKERS)
         .http2()
         .on_refusal(Refusals::Retry)
+        .clients_in(client_netns())
         .start();
+    let slow = SlowReaders::to(haproxy.address()).clients_in(client_netns());
+    let slow = if variant.all_clients() {
+        let large = format!("/big?bytes={SLOW_LARGE_BYTES}");
+        let sse = format!("/events?pad={SLOW_SSE_PAD}");
+        slow.large(
+            SLOW_LARGE_READERS,
+            &large,
+            Body::Pattern(SLOW_LARGE_BYTES),
+            SLOW_LARGE_RATE,
+        )
+        .sse(SLOW_SSE_READERS, &sse, SLOW_SSE_RATE)
+    } else {
+        slow.large(SLOW_LARGE_READERS, "/items", Body::JsonArray, SLOW_ITEMS_RATE)
+    }
+    .start();
     let mut streams = None;
     let mut grpc = None;
     if variant.all_clients() {
         let port = haproxy.port.to_string();
-        let client = Process::python(
+        let host = server_ip().to_string();
+        let client = netns::client_python(
+            PYTHON,
             "websocket and sse clients",
             STREAMS,
             &[
-                "127.0.0.1",
+                &host,
                 &port,
                 &WEBSOCKET_SESSIONS.to_string(),
                 &SSE_SUBSCRIBERS.to_string(),
@@ -557,7 +617,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grpc");
         let target = format!("ipv4:{},{}", instances[0].address(), instances[1].address());
         let workers = GRPC_WORKERS.to_string();
-        let client = Process::python_with(
+        let client = netns::client_python(
             &grpc_python(),
             "grpc client",
             GRPC,
@@ -617,6 +677,9 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
     for instance in &mut instances {
         tokio::task::block_in_place(|| instance.stop());
     }
+    // Once the servers have stopped, every SSE stream has had its last event: what is still
+    // being read is read to its end.
+    run.slow = tokio::task::block_in_place(|| slow.finish());
     drop(haproxy);
 
     let rows = database_rows(&database, tag).await;
@@ -672,6 +735,7 @@ async fn rolling_restarts_with_every_kind_of_client_fail_nothing() {
     assert!(number(&graceful.websocket, "echoed") > 0);
     assert!(number(&graceful.sse, "complete") > 0);
     assert!(number(&graceful.grpc, "ok") > 0);
+    assert!(graceful.slow.large.complete > 0 && graceful.slow.sse.complete > 0);
     assert_eq!(
         graceful.failures(),
         0,
