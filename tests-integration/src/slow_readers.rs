@@ -273,6 +273,12 @@ impl SlowReaders {
         }
     }
 
+    /// Tells the readers to begin nothing new (before the servers stop, so that no reader asks
+    /// a server that has gone); what they are reading they read to its end.
+    pub fn begin_nothing_new(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Tells the readers to begin nothing new, waits until each has read what it is reading to
     /// its end, and adds up what they saw. An SSE stream ends when its server stops: call this
     /// once the servers are stopping or stopped, or its stream is counted as cut by the stop.
@@ -402,7 +408,10 @@ impl Reader {
                         if let Some(at) = (0..bytes.len())
                             .find(|&at| bytes[at] != pattern_byte(offset + at as u64))
                         {
-                            return Outcome::Corrupt(format!("byte {} differs", offset + at as u64));
+                            return Outcome::Corrupt(format!(
+                                "byte {} differs",
+                                offset + at as u64
+                            ));
                         }
                     }
                     offset += bytes.len() as u64;
@@ -463,7 +472,9 @@ impl Reader {
                     line.push(byte);
                     continue;
                 }
-                let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_owned();
                 line.clear();
                 if let Some(name) = text.strip_prefix("event:") {
                     event = name.trim().to_owned();
@@ -718,6 +729,10 @@ mod tests {
         let mut all = Vec::new();
         paced.read_to_end(&mut all).await.unwrap();
         assert_eq!(all.len(), 48 * 1024);
-        assert!(began.elapsed() > Duration::from_millis(350), "{:?}", began.elapsed());
+        assert!(
+            began.elapsed() > Duration::from_millis(350),
+            "{:?}",
+            began.elapsed()
+        );
     }
 }

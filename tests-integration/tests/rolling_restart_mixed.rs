@@ -121,7 +121,9 @@ impl Instance {
 
     fn start(&mut self, variant: Variant, database: &Path) {
         let listen = self.address().to_string();
-        let health = self.health_port.map(|port| server_address(port).to_string());
+        let health = self
+            .health_port
+            .map(|port| server_address(port).to_string());
         let database_url = format!("sqlite://{}", database.display());
         let mut env = vec![
             ("LISTEN_ADDR", listen.as_str()),
@@ -318,7 +320,9 @@ channel = grpc.insecure_channel(target, options=[
     ("grpc.service_config", config),
     ("grpc.default_authority", "localhost"),
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    # gRPC core also takes this as the connect attempt's deadline (its default is 20 s): at
+    # 100 ms, handshakes over the slow link timed out before SETTINGS, 2,688 calls UNAVAILABLE.
+    ("grpc.min_reconnect_backoff_ms", 2000),
     ("grpc.max_reconnect_backoff_ms", 500),
 ])
 stub = greeter_grpc.GreeterStub(channel)
@@ -511,7 +515,10 @@ impl Run {
                 grpc("failed")
             );
         }
-        for (name, tally) in [("slow large", &self.slow.large), ("slow sse", &self.slow.sse)] {
+        for (name, tally) in [
+            ("slow large", &self.slow.large),
+            ("slow sse", &self.slow.sse),
+        ] {
             print_slow(name, tally);
         }
         if self.failures() > 0 {
@@ -593,7 +600,12 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         )
         .sse(SLOW_SSE_READERS, &sse, SLOW_SSE_RATE)
     } else {
-        slow.large(SLOW_LARGE_READERS, "/items", Body::JsonArray, SLOW_ITEMS_RATE)
+        slow.large(
+            SLOW_LARGE_READERS,
+            "/items",
+            Body::JsonArray,
+            SLOW_ITEMS_RATE,
+        )
     }
     .start();
     let mut streams = None;
@@ -674,6 +686,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         );
     }
     run.haproxy = haproxy.servers().await;
+    slow.begin_nothing_new();
     for instance in &mut instances {
         tokio::task::block_in_place(|| instance.stop());
     }
@@ -757,4 +770,171 @@ async fn rolling_restarts_with_every_kind_of_client_fail_nothing() {
         plain.failures() > 0,
         "the plain contrast failed nothing: the harness proves nothing"
     );
+}
+
+/// How one slow curl ended: its exit code, and what it printed last (`done STATUS BYTES SECONDS`).
+struct Curled {
+    protocol: &'static str,
+    code: Option<i32>,
+    done: String,
+    bytes: u64,
+    seconds: f64,
+}
+
+/// curl in the clients' namespace, reading `/big?bytes=BYTES` of `address` at `rate` (curl's
+/// `--limit-rate`), over HTTP/1.1 or HTTP/2 (prior knowledge), verbose so that the response's
+/// head shows on stderr as it arrives.
+fn slow_curl(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> Process {
+    let url = format!("http://{address}/big?bytes={bytes}");
+    let mut args = vec![
+        "-sS",
+        "-v",
+        "--max-time",
+        "300",
+        "--limit-rate",
+        rate,
+        "-o",
+        "/dev/null",
+        "-w",
+        "done %{http_code} %{size_download} %{time_total}\n",
+    ];
+    if http2 {
+        args.push("--http2-prior-knowledge");
+    }
+    args.push(&url);
+    netns::client_program(if http2 { "curl h2" } else { "curl h1" }, "curl", &args)
+}
+
+fn curled(protocol: &'static str, curl: Process) -> Curled {
+    let finished = curl.wait_exit();
+    let done = finished
+        .stdout
+        .iter()
+        .find(|line| line.text.starts_with("done "))
+        .map(|line| line.text.clone())
+        .unwrap_or_default();
+    let fields: Vec<&str> = done.split(' ').collect();
+    Curled {
+        protocol,
+        code: finished.code,
+        bytes: fields
+            .get(2)
+            .and_then(|bytes| bytes.parse().ok())
+            .unwrap_or(0),
+        seconds: fields.get(3).and_then(|s| s.parse().ok()).unwrap_or(0.0),
+        done: format!(
+            "{done} (curl exit {:?}; {})",
+            finished.code,
+            last_words(&finished.stderr)
+        ),
+    }
+}
+
+/// curl's last lines of stderr: where it says why it stopped.
+fn last_words(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with('{') && !line.starts_with('}'))
+        .collect();
+    lines[lines.len().saturating_sub(2)..].join(" | ")
+}
+
+/// Slow but live readers straight to one `graceful::serve` instance, across the slow link
+/// under scripts/adverse/slow-network (else on loopback), with curl: does a timeout of serve's
+/// cut them? 3 MB at 48 KB/s (about 65 s) outlasts the HTTP/1 header read timeout (30 s) and an
+/// HTTP/2 keep-alive ping's interval and timeout (20 s + 20 s), whose ACK comes back only once
+/// the reader has taken the DATA queued before the PING. Then a SIGTERM while 256 KB are read
+/// at 48 KB/s (about 5 s): the pre-stop and the first-request window (1 s each) end long before
+/// the responses, which must still arrive whole. Contrast: the same with a 1 s drain timeout,
+/// which must cut them, so that the check can see a cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a minute of slow reading: run scripts/adverse/slow-network"]
+async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
+    if !graceful_tests_integration::clients::require_program("curl", "curl") {
+        return;
+    }
+    let directory = Path::new(STATE_DIR).join(format!("timeouts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    let database = directory.join("items.db");
+    println!("SLOW READERS straight to serve ({})", netns::describe());
+
+    // No signal: only serve's own timeouts could end these.
+    const LONG: u64 = 3 * 1024 * 1024;
+    let mut instance = Instance::new("a", Variant::Graceful);
+    tokio::task::block_in_place(|| instance.start(Variant::Graceful, &database));
+    let (h1, h2) = (
+        slow_curl(instance.address(), false, LONG, "48k"),
+        slow_curl(instance.address(), true, LONG, "48k"),
+    );
+    let long = tokio::task::block_in_place(|| [curled("http/1.1", h1), curled("http/2", h2)]);
+    for curl in &long {
+        println!(
+            "  {} {LONG} bytes at 48 KB/s, no signal: {} of {LONG} bytes in {:.1} s: {}",
+            curl.protocol, curl.bytes, curl.seconds, curl.done
+        );
+    }
+
+    // A SIGTERM while the responses are read; and the contrast, whose drain ends after 1 s.
+    const SHORT: u64 = 256 * 1024;
+    let mut during_stop = Vec::new();
+    for drain in [None, Some("1s")] {
+        let mut env_instance = Instance::new("b", Variant::Graceful);
+        let process = {
+            let listen = env_instance.address().to_string();
+            let database_url = format!("sqlite://{}", database.display());
+            let mut env = vec![
+                ("LISTEN_ADDR", listen.as_str()),
+                ("DATABASE_URL", database_url.as_str()),
+                ("GRACEFUL_PRE_STOP", "1s"),
+            ];
+            if let Some(drain) = drain {
+                env.push(("GRACEFUL_DRAIN_TIMEOUT", drain));
+            }
+            let process = Process::fixture("restart_service", &env);
+            process.wait_for_stdout("listening");
+            process
+        };
+        env_instance.process = Some(process);
+        let curls = [
+            slow_curl(env_instance.address(), false, SHORT, "48k"),
+            slow_curl(env_instance.address(), true, SHORT, "48k"),
+        ];
+        for (curl, head) in curls.iter().zip(["< HTTP/1.1 200", "< HTTP/2 200"]) {
+            tokio::task::block_in_place(|| curl.wait_for_stderr(head));
+        }
+        tokio::task::block_in_place(|| env_instance.stop());
+        let [h1, h2] = curls;
+        let results =
+            tokio::task::block_in_place(|| [curled("http/1.1", h1), curled("http/2", h2)]);
+        for curl in &results {
+            println!(
+                "  {} {SHORT} bytes at 48 KB/s, SIGTERM once the head arrived, drain timeout {}: {} of {SHORT} bytes in {:.1} s: {}",
+                curl.protocol,
+                drain.unwrap_or("15s"),
+                curl.bytes,
+                curl.seconds,
+                curl.done
+            );
+        }
+        during_stop.push(results);
+    }
+    tokio::task::block_in_place(|| instance.stop());
+    let _ = std::fs::remove_dir_all(&directory);
+
+    for curl in long.iter().chain(&during_stop[0]) {
+        assert!(
+            curl.code == Some(0) && (curl.bytes == LONG || curl.bytes == SHORT),
+            "{} slow reader cut: {}",
+            curl.protocol,
+            curl.done
+        );
+    }
+    for curl in &during_stop[1] {
+        assert!(
+            curl.bytes < SHORT,
+            "the 1 s drain contrast cut nothing ({}): the check proves nothing",
+            curl.done
+        );
+    }
 }
