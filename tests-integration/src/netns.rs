@@ -76,6 +76,23 @@ pub fn client_python(python: &str, name: &str, script: &str, args: &[&str]) -> P
     }
 }
 
+/// A command for `program` with `args` in the clients' namespace, or here when there is none:
+/// for a client that runs longer than a [`Process`] waits.
+pub fn client_command(program: &str, args: &[&str]) -> std::process::Command {
+    match client_netns() {
+        None => {
+            let mut command = std::process::Command::new(program);
+            command.args(args);
+            command
+        }
+        Some(netns) => {
+            let mut command = std::process::Command::new("ip");
+            command.args(["netns", "exec", &netns, program]).args(args);
+            command
+        }
+    }
+}
+
 /// A client program with `args` in the clients' namespace, or here when there is none.
 pub fn client_program(name: &str, program: &str, args: &[&str]) -> Process {
     match client_netns() {

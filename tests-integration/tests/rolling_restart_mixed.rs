@@ -781,10 +781,10 @@ struct Curled {
     seconds: f64,
 }
 
-/// curl in the clients' namespace, reading `/big?bytes=BYTES` of `address` at `rate` (curl's
-/// `--limit-rate`), over HTTP/1.1 or HTTP/2 (prior knowledge), verbose so that the response's
-/// head shows on stderr as it arrives.
-fn slow_curl(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> Process {
+/// curl's arguments to read `/big?bytes=BYTES` of `address` at `rate` (curl's `--limit-rate`),
+/// over HTTP/1.1 or HTTP/2 (prior knowledge), verbose so that the response's head shows on
+/// stderr as it arrives.
+fn slow_curl_args(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> Vec<String> {
     let url = format!("http://{address}/big?bytes={bytes}");
     let mut args = vec![
         "-sS",
@@ -802,31 +802,63 @@ fn slow_curl(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> Proces
         args.push("--http2-prior-knowledge");
     }
     args.push(&url);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// [`slow_curl_args`] as a [`Process`], for a read shorter than its patience.
+fn slow_curl(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> Process {
+    let args = slow_curl_args(address, http2, bytes, rate);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     netns::client_program(if http2 { "curl h2" } else { "curl h1" }, "curl", &args)
+}
+
+/// A curl that reads for longer than a [`Process`] waits, bounded by its own `--max-time`.
+fn long_curl(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> std::process::Child {
+    let args = slow_curl_args(address, http2, bytes, rate);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    netns::client_command("curl", &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start curl")
+}
+
+fn long_curled(protocol: &'static str, curl: std::process::Child) -> Curled {
+    let output = curl.wait_with_output().expect("wait for curl");
+    let stdout: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    described(protocol, output.status.code(), &stdout, &stderr)
 }
 
 fn curled(protocol: &'static str, curl: Process) -> Curled {
     let finished = curl.wait_exit();
-    let done = finished
+    let stdout: Vec<String> = finished
         .stdout
         .iter()
-        .find(|line| line.text.starts_with("done "))
         .map(|line| line.text.clone())
+        .collect();
+    described(protocol, finished.code, &stdout, &finished.stderr)
+}
+
+fn described(protocol: &'static str, code: Option<i32>, stdout: &[String], stderr: &str) -> Curled {
+    let done = stdout
+        .iter()
+        .find(|line| line.starts_with("done "))
+        .cloned()
         .unwrap_or_default();
     let fields: Vec<&str> = done.split(' ').collect();
     Curled {
         protocol,
-        code: finished.code,
+        code,
         bytes: fields
             .get(2)
             .and_then(|bytes| bytes.parse().ok())
             .unwrap_or(0),
         seconds: fields.get(3).and_then(|s| s.parse().ok()).unwrap_or(0.0),
-        done: format!(
-            "{done} (curl exit {:?}; {})",
-            finished.code,
-            last_words(&finished.stderr)
-        ),
+        done: format!("{done} (curl exit {code:?}; {})", last_words(stderr)),
     }
 }
 
@@ -864,10 +896,11 @@ async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
     let mut instance = Instance::new("a", Variant::Graceful);
     tokio::task::block_in_place(|| instance.start(Variant::Graceful, &database));
     let (h1, h2) = (
-        slow_curl(instance.address(), false, LONG, "48k"),
-        slow_curl(instance.address(), true, LONG, "48k"),
+        long_curl(instance.address(), false, LONG, "48k"),
+        long_curl(instance.address(), true, LONG, "48k"),
     );
-    let long = tokio::task::block_in_place(|| [curled("http/1.1", h1), curled("http/2", h2)]);
+    let long =
+        tokio::task::block_in_place(|| [long_curled("http/1.1", h1), long_curled("http/2", h2)]);
     for curl in &long {
         println!(
             "  {} {LONG} bytes at 48 KB/s, no signal: {} of {LONG} bytes in {:.1} s: {}",
