@@ -875,8 +875,8 @@ fn last_words(stderr: &str) -> String {
 /// under scripts/adverse/slow-network (else on loopback), with curl: does a timeout of serve's
 /// cut them? 3 MB at 48 KB/s (about 65 s) outlasts the HTTP/1 header read timeout (30 s) and an
 /// HTTP/2 keep-alive ping's interval and timeout (20 s + 20 s), whose ACK comes back only once
-/// the reader has taken the DATA queued before the PING. Then a SIGTERM while 256 KB are read
-/// at 48 KB/s (about 5 s): the pre-stop and the first-request window (1 s each) end long before
+/// the reader has taken the DATA queued before the PING. Then a SIGTERM while 1 MB is read at
+/// 96 KB/s (about 11 s): the pre-stop and the first-request window (1 s each) end long before
 /// the responses, which must still arrive whole. Contrast: the same with a 1 s drain timeout,
 /// which must cut them, so that the check can see a cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -909,7 +909,9 @@ async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
     }
 
     // A SIGTERM while the responses are read; and the contrast, whose drain ends after 1 s.
-    const SHORT: u64 = 256 * 1024;
+    // More than the kernel's buffers on the way hold (a 256 KB response went whole with a 1 s
+    // drain: the server had written it all before its drain ended).
+    const SHORT: u64 = 1024 * 1024;
     let mut during_stop = Vec::new();
     for drain in [None, Some("1s")] {
         let mut env_instance = Instance::new("b", Variant::Graceful);
@@ -930,8 +932,8 @@ async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
         };
         env_instance.process = Some(process);
         let curls = [
-            slow_curl(env_instance.address(), false, SHORT, "48k"),
-            slow_curl(env_instance.address(), true, SHORT, "48k"),
+            slow_curl(env_instance.address(), false, SHORT, "96k"),
+            slow_curl(env_instance.address(), true, SHORT, "96k"),
         ];
         for (curl, head) in curls.iter().zip(["< HTTP/1.1 200", "< HTTP/2 200"]) {
             tokio::task::block_in_place(|| curl.wait_for_stderr(head));
@@ -942,7 +944,7 @@ async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
             tokio::task::block_in_place(|| [curled("http/1.1", h1), curled("http/2", h2)]);
         for curl in &results {
             println!(
-                "  {} {SHORT} bytes at 48 KB/s, SIGTERM once the head arrived, drain timeout {}: {} of {SHORT} bytes in {:.1} s: {}",
+                "  {} {SHORT} bytes at 96 KB/s, SIGTERM once the head arrived, drain timeout {}: {} of {SHORT} bytes in {:.1} s: {}",
                 curl.protocol,
                 drain.unwrap_or("15s"),
                 curl.bytes,
