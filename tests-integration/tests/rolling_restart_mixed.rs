@@ -27,7 +27,7 @@ use graceful_tests_integration::netns::{self, client_netns, server_address, serv
 use graceful_tests_integration::process::PYTHON;
 use graceful_tests_integration::require::require;
 use graceful_tests_integration::slow_readers::{Body, SlowReaders, SlowReads, SlowTally};
-use graceful_tests_integration::{free_port, Finished, Process, FIRST_FEW};
+use graceful_tests_integration::{free_port, Finished, Process, Signal, FIRST_FEW};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -938,7 +938,12 @@ async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
         for (curl, head) in curls.iter().zip(["< HTTP/1.1 200", "< HTTP/2 200"]) {
             tokio::task::block_in_place(|| curl.wait_for_stderr(head));
         }
-        tokio::task::block_in_place(|| env_instance.stop());
+        let mut process = env_instance.process.take().unwrap();
+        process.signal(Signal::SIGTERM);
+        let finished = tokio::task::block_in_place(|| process.wait_exit());
+        // A drain that ends with a response in flight exits 1, as documented.
+        let expected = if drain.is_some() { 1 } else { 0 };
+        assert_eq!(finished.code, Some(expected), "{}", finished.stderr);
         let [h1, h2] = curls;
         let results =
             tokio::task::block_in_place(|| [curled("http/1.1", h1), curled("http/2", h2)]);
