@@ -2,7 +2,7 @@
 //! view of its servers, read from its stats page: the harnesses wait on it before they stop the
 //! next instance.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,12 +43,33 @@ pub struct Haproxy {
     /// servers reached over HTTP/2).
     pub h2_port: Option<u16>,
     stats_port: u16,
+    /// Where the frontends and the servers listen.
+    ip: IpAddr,
 }
 
 impl Haproxy {
     /// Writes a configuration for `servers` into `directory` and starts `program` on it, in the
     /// foreground (`-db`), on free loopback ports.
     pub fn start(program: &Path, directory: &Path, servers: &[Server], with_h2: bool) -> Haproxy {
+        Haproxy::start_at(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            program,
+            directory,
+            servers,
+            with_h2,
+        )
+    }
+
+    /// [`Haproxy::start`] with the frontends on `ip`, and the servers looked for there: the
+    /// near side of the slow link of scripts/adverse/slow-network (see [`crate::netns`]). The
+    /// stats page stays on loopback.
+    pub fn start_at(
+        ip: IpAddr,
+        program: &Path,
+        directory: &Path,
+        servers: &[Server],
+        with_h2: bool,
+    ) -> Haproxy {
         let port = free_port();
         let h2_port = with_h2.then(free_port);
         let stats_port = free_port();
@@ -61,8 +82,9 @@ impl Haproxy {
                         .map(|port| format!(" port {port}"))
                         .unwrap_or_default();
                     format!(
-                        "    server {} 127.0.0.1:{}{proto} check{check_port} inter {CHECK_INTERVAL_MS}ms fall 2 rise 1\n",
-                        server.name, server.port
+                        "    server {} {}{proto} check{check_port} inter {CHECK_INTERVAL_MS}ms fall 2 rise 1\n",
+                        server.name,
+                        SocketAddr::new(ip, server.port)
                     )
                 })
                 .collect()
@@ -71,15 +93,17 @@ impl Haproxy {
         let mut config = format!(
             "global\n    maxconn 1000\n\
              defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n    timeout tunnel 60s\n\
-             frontend web\n    bind 127.0.0.1:{port}\n    default_backend services\n\
+             frontend web\n    bind {}\n    default_backend services\n\
              backend services\n{check}{}\
              listen stats\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /stats\n",
+            SocketAddr::new(ip, port),
             server_lines(""),
         );
         if let Some(h2_port) = h2_port {
             config.push_str(&format!(
-                "frontend web_h2\n    bind 127.0.0.1:{h2_port} proto h2\n    default_backend services_h2\n\
+                "frontend web_h2\n    bind {} proto h2\n    default_backend services_h2\n\
                  backend services_h2\n{check}{}",
+                SocketAddr::new(ip, h2_port),
                 server_lines(" proto h2"),
             ));
         }
@@ -98,17 +122,18 @@ impl Haproxy {
             port,
             h2_port,
             stats_port,
+            ip,
         }
     }
 
     /// The HTTP/1.1 frontend's address.
     pub fn address(&self) -> SocketAddr {
-        loopback(self.port)
+        SocketAddr::new(self.ip, self.port)
     }
 
     /// The HTTP/2 frontend's address; only with `with_h2`.
     pub fn h2_address(&self) -> SocketAddr {
-        loopback(self.h2_port.expect("started with_h2"))
+        SocketAddr::new(self.ip, self.h2_port.expect("started with_h2"))
     }
 
     /// Waits until HAProxy's own health checks see `server` UP in every backend.

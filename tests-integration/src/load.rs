@@ -109,6 +109,7 @@ pub struct LoadOptions {
     connection_per_request: bool,
     refusals: Refusals,
     at_most: Option<usize>,
+    netns: Option<String>,
 }
 
 impl LoadOptions {
@@ -149,6 +150,13 @@ impl LoadOptions {
         self
     }
 
+    /// Runs the workers in the network namespace `netns` when there is one (see
+    /// [`crate::netns`]): their sockets cross the link to reach `address`.
+    pub fn clients_in(mut self, netns: Option<String>) -> LoadOptions {
+        self.netns = netns;
+        self
+    }
+
     /// Starts the workers.
     pub fn start(self) -> Load {
         let shared = Arc::new(Shared::default());
@@ -156,6 +164,7 @@ impl LoadOptions {
         let options = Arc::new(self);
         let thread_shared = Arc::clone(&shared);
         std::thread::spawn(move || {
+            crate::netns::enter_if(options.netns.as_deref());
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -212,6 +221,7 @@ impl Load {
             connection_per_request: false,
             refusals: Refusals::EndTheWorker,
             at_most: None,
+            netns: None,
         }
     }
 

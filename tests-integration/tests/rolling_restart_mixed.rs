@@ -5,7 +5,11 @@
 //! WebSocket echo sessions and SSE subscribers go through HAProxy, and gRPC unary calls go
 //! straight to both instances on one round-robin channel with client-side health checks. Every
 //! request, message, event and call is counted, and every 2xx write is looked for in SQLite.
+//! Slow readers go through HAProxy too: large `/big` responses read at a bounded rate and SSE
+//! streams read behind their producer, each checked whole (`slow_readers`).
 //! Contrasts: pre-stop 0 s, and plain tokio (src/bin/plain_service.rs, HTTP clients only).
+//! Under scripts/adverse/slow-network the clients run in a network namespace of their own,
+//! behind a `tbf`-shaped veth link (`netns`); the servers and HAProxy stay on this side.
 //!
 //! Needs HAProxy, Debian's python3-websockets and the venv of `scripts/python-grpc-env`: run
 //! `scripts/rolling-restart`. Missing ones fail the test under `CI=true`, else skip it loudly.
@@ -19,8 +23,11 @@ use graceful_tests_integration::clients::{
 };
 use graceful_tests_integration::haproxy::{self, Haproxy, Server};
 use graceful_tests_integration::load::{database_rows, Load, Refusals, Tally};
+use graceful_tests_integration::netns::{self, client_netns, server_address, server_ip};
+use graceful_tests_integration::process::PYTHON;
 use graceful_tests_integration::require::require;
-use graceful_tests_integration::{free_port, loopback, Finished, Process, FIRST_FEW};
+use graceful_tests_integration::slow_readers::{Body, SlowReaders, SlowReads, SlowTally};
+use graceful_tests_integration::{free_port, Finished, Process, Signal, FIRST_FEW};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -29,6 +36,18 @@ const HTTP2_WORKERS: usize = 4;
 const WEBSOCKET_SESSIONS: usize = 4;
 const SSE_SUBSCRIBERS: usize = 2;
 const GRPC_WORKERS: usize = 2;
+/// Readers of large responses, each read at [`SLOW_LARGE_RATE`]: about 10 s a response, so that
+/// responses are in flight at most restarts.
+const SLOW_LARGE_READERS: usize = 2;
+const SLOW_LARGE_BYTES: u64 = 1024 * 1024;
+const SLOW_LARGE_RATE: u64 = 100 * 1024;
+/// SSE subscribers reading slower than their stream is written: each tick padded to 1 KB,
+/// about 10 KB/s, read at 8 KB/s.
+const SLOW_SSE_READERS: usize = 2;
+const SLOW_SSE_PAD: usize = 1024;
+const SLOW_SSE_RATE: u64 = 8 * 1024;
+/// The plain contrast has neither: its slow readers read `GET /items` at this rate.
+const SLOW_ITEMS_RATE: u64 = 16 * 1024;
 
 /// Restarts in all (alternating between the two instances).
 fn restarts() -> usize {
@@ -97,12 +116,14 @@ impl Instance {
     }
 
     fn address(&self) -> SocketAddr {
-        loopback(self.port)
+        server_address(self.port)
     }
 
     fn start(&mut self, variant: Variant, database: &Path) {
-        let listen = format!("127.0.0.1:{}", self.port);
-        let health = self.health_port.map(|port| format!("127.0.0.1:{port}"));
+        let listen = self.address().to_string();
+        let health = self
+            .health_port
+            .map(|port| server_address(port).to_string());
         let database_url = format!("sqlite://{}", database.display());
         let mut env = vec![
             ("LISTEN_ADDR", listen.as_str()),
@@ -299,7 +320,9 @@ channel = grpc.insecure_channel(target, options=[
     ("grpc.service_config", config),
     ("grpc.default_authority", "localhost"),
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    # gRPC core also takes this as the connect attempt's deadline (its default is 20 s): at
+    # 100 ms, handshakes over the slow link timed out before SETTINGS, 2,688 calls UNAVAILABLE.
+    ("grpc.min_reconnect_backoff_ms", 2000),
     ("grpc.max_reconnect_backoff_ms", 500),
 ])
 stub = greeter_grpc.GreeterStub(channel)
@@ -385,6 +408,7 @@ struct Run {
     sse: Vec<(String, String)>,
     grpc: Vec<(String, String)>,
     client_failures: Vec<String>,
+    slow: SlowReads,
     restarts: usize,
     wall: Duration,
     /// What HAProxy's stats page said about each server at the end of the run.
@@ -397,6 +421,7 @@ impl Run {
     /// their row.
     fn failures(&self) -> usize {
         let mut failures = self.http1.failed()
+            + self.slow.failed()
             + self.http1.refused
             + self.http2.failed()
             + self.http2.refused
@@ -417,8 +442,10 @@ impl Run {
 
     fn print(&self, variant: Variant) {
         println!(
-            "MIXED {variant:?}: {} restarts in {:.1?}",
-            self.restarts, self.wall
+            "MIXED {variant:?}: {} restarts in {:.1?}; {}",
+            self.restarts,
+            self.wall,
+            netns::describe()
         );
         println!(
             "  {:<10} {:>8} {:>8} {:>8}  details",
@@ -488,6 +515,12 @@ impl Run {
                 grpc("failed")
             );
         }
+        for (name, tally) in [
+            ("slow large", &self.slow.large),
+            ("slow sse", &self.slow.sse),
+        ] {
+            print_slow(name, tally);
+        }
         if self.failures() > 0 {
             println!("  the first failures: {}", self.first_failures());
             println!("{}", self.haproxy);
@@ -499,11 +532,26 @@ impl Run {
         let first: Vec<&str> = (self.http1.failures.iter())
             .chain(&self.http2.failures)
             .chain(&self.client_failures)
+            .chain(&self.slow.large.failures)
+            .chain(&self.slow.sse.failures)
             .take(FIRST_FEW)
             .map(String::as_str)
             .collect();
         first.join("; ")
     }
+}
+
+/// One line of the table for slow readers: sent, complete, failed, then the details.
+fn print_slow(name: &str, tally: &SlowTally) {
+    if tally.sent == 0 {
+        return;
+    }
+    println!(
+        "  {name:<10} {:>8} {:>8} {:>8}  {tally}",
+        tally.sent,
+        tally.complete,
+        tally.failed()
+    );
 }
 
 async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> Run {
@@ -523,7 +571,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         port: instance.port,
         health_port: instance.health_port,
     });
-    let haproxy = Haproxy::start(haproxy, &directory, &servers, true);
+    let haproxy = Haproxy::start_at(server_ip(), haproxy, &directory, &servers, true);
     for instance in &instances {
         haproxy.wait_until_up(instance.name).await;
     }
@@ -532,21 +580,45 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
     let http1 = Load::to(haproxy.address(), &format!("{tag}-h1"))
         .workers(HTTP1_WORKERS)
         .on_refusal(Refusals::Retry)
+        .clients_in(client_netns())
         .start();
     let http2 = Load::to(haproxy.h2_address(), &format!("{tag}-h2"))
         .workers(HTTP2_WORKERS)
         .http2()
         .on_refusal(Refusals::Retry)
+        .clients_in(client_netns())
         .start();
+    let slow = SlowReaders::to(haproxy.address()).clients_in(client_netns());
+    let slow = if variant.all_clients() {
+        let large = format!("/big?bytes={SLOW_LARGE_BYTES}");
+        let sse = format!("/events?pad={SLOW_SSE_PAD}");
+        slow.large(
+            SLOW_LARGE_READERS,
+            &large,
+            Body::Pattern(SLOW_LARGE_BYTES),
+            SLOW_LARGE_RATE,
+        )
+        .sse(SLOW_SSE_READERS, &sse, SLOW_SSE_RATE)
+    } else {
+        slow.large(
+            SLOW_LARGE_READERS,
+            "/items",
+            Body::JsonArray,
+            SLOW_ITEMS_RATE,
+        )
+    }
+    .start();
     let mut streams = None;
     let mut grpc = None;
     if variant.all_clients() {
         let port = haproxy.port.to_string();
-        let client = Process::python(
+        let host = server_ip().to_string();
+        let client = netns::client_python(
+            PYTHON,
             "websocket and sse clients",
             STREAMS,
             &[
-                "127.0.0.1",
+                &host,
                 &port,
                 &WEBSOCKET_SESSIONS.to_string(),
                 &SSE_SUBSCRIBERS.to_string(),
@@ -557,7 +629,7 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grpc");
         let target = format!("ipv4:{},{}", instances[0].address(), instances[1].address());
         let workers = GRPC_WORKERS.to_string();
-        let client = Process::python_with(
+        let client = netns::client_python(
             &grpc_python(),
             "grpc client",
             GRPC,
@@ -614,9 +686,13 @@ async fn rolling_restart(haproxy: &Path, variant: Variant, restarts: usize) -> R
         );
     }
     run.haproxy = haproxy.servers().await;
+    slow.begin_nothing_new();
     for instance in &mut instances {
         tokio::task::block_in_place(|| instance.stop());
     }
+    // Once the servers have stopped, every SSE stream has had its last event: what is still
+    // being read is read to its end.
+    run.slow = tokio::task::block_in_place(|| slow.finish());
     drop(haproxy);
 
     let rows = database_rows(&database, tag).await;
@@ -672,6 +748,7 @@ async fn rolling_restarts_with_every_kind_of_client_fail_nothing() {
     assert!(number(&graceful.websocket, "echoed") > 0);
     assert!(number(&graceful.sse, "complete") > 0);
     assert!(number(&graceful.grpc, "ok") > 0);
+    assert!(graceful.slow.large.complete > 0 && graceful.slow.sse.complete > 0);
     assert_eq!(
         graceful.failures(),
         0,
@@ -693,4 +770,211 @@ async fn rolling_restarts_with_every_kind_of_client_fail_nothing() {
         plain.failures() > 0,
         "the plain contrast failed nothing: the harness proves nothing"
     );
+}
+
+/// How one slow curl ended: its exit code, and what it printed last (`done STATUS BYTES SECONDS`).
+struct Curled {
+    protocol: &'static str,
+    code: Option<i32>,
+    done: String,
+    bytes: u64,
+    seconds: f64,
+}
+
+/// curl's arguments to read `/big?bytes=BYTES` of `address` at `rate` (curl's `--limit-rate`),
+/// over HTTP/1.1 or HTTP/2 (prior knowledge), verbose so that the response's head shows on
+/// stderr as it arrives.
+fn slow_curl_args(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> Vec<String> {
+    let url = format!("http://{address}/big?bytes={bytes}");
+    let mut args = vec![
+        "-sS",
+        "-v",
+        "--max-time",
+        "300",
+        "--limit-rate",
+        rate,
+        "-o",
+        "/dev/null",
+        "-w",
+        "done %{http_code} %{size_download} %{time_total}\n",
+    ];
+    if http2 {
+        args.push("--http2-prior-knowledge");
+    }
+    args.push(&url);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// [`slow_curl_args`] as a [`Process`], for a read shorter than its patience.
+fn slow_curl(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> Process {
+    let args = slow_curl_args(address, http2, bytes, rate);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    netns::client_program(if http2 { "curl h2" } else { "curl h1" }, "curl", &args)
+}
+
+/// A curl that reads for longer than a [`Process`] waits, bounded by its own `--max-time`.
+fn long_curl(address: SocketAddr, http2: bool, bytes: u64, rate: &str) -> std::process::Child {
+    let args = slow_curl_args(address, http2, bytes, rate);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    netns::client_command("curl", &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start curl")
+}
+
+fn long_curled(protocol: &'static str, curl: std::process::Child) -> Curled {
+    let output = curl.wait_with_output().expect("wait for curl");
+    let stdout: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    described(protocol, output.status.code(), &stdout, &stderr)
+}
+
+fn curled(protocol: &'static str, curl: Process) -> Curled {
+    let finished = curl.wait_exit();
+    let stdout: Vec<String> = finished
+        .stdout
+        .iter()
+        .map(|line| line.text.clone())
+        .collect();
+    described(protocol, finished.code, &stdout, &finished.stderr)
+}
+
+fn described(protocol: &'static str, code: Option<i32>, stdout: &[String], stderr: &str) -> Curled {
+    let done = stdout
+        .iter()
+        .find(|line| line.starts_with("done "))
+        .cloned()
+        .unwrap_or_default();
+    let fields: Vec<&str> = done.split(' ').collect();
+    Curled {
+        protocol,
+        code,
+        bytes: fields
+            .get(2)
+            .and_then(|bytes| bytes.parse().ok())
+            .unwrap_or(0),
+        seconds: fields.get(3).and_then(|s| s.parse().ok()).unwrap_or(0.0),
+        done: format!("{done} (curl exit {code:?}; {})", last_words(stderr)),
+    }
+}
+
+/// curl's last lines of stderr: where it says why it stopped.
+fn last_words(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with('{') && !line.starts_with('}'))
+        .collect();
+    lines[lines.len().saturating_sub(2)..].join(" | ")
+}
+
+/// Slow but live readers straight to one `graceful::serve` instance, across the slow link
+/// under scripts/adverse/slow-network (else on loopback), with curl: does a timeout of serve's
+/// cut them? 3 MB at 48 KB/s (about 65 s) outlasts the HTTP/1 header read timeout (30 s) and an
+/// HTTP/2 keep-alive ping's interval and timeout (20 s + 20 s), whose ACK comes back only once
+/// the reader has taken the DATA queued before the PING. Then a SIGTERM while 1 MB is read at
+/// 96 KB/s (about 11 s): the pre-stop and the first-request window (1 s each) end long before
+/// the responses, which must still arrive whole. Contrast: the same with a 1 s drain timeout,
+/// which must cut them, so that the check can see a cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a minute of slow reading: run scripts/adverse/slow-network"]
+async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
+    if !graceful_tests_integration::clients::require_program("curl", "curl") {
+        return;
+    }
+    let directory = Path::new(STATE_DIR).join(format!("timeouts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    let database = directory.join("items.db");
+    println!("SLOW READERS straight to serve ({})", netns::describe());
+
+    // No signal: only serve's own timeouts could end these.
+    const LONG: u64 = 3 * 1024 * 1024;
+    let mut instance = Instance::new("a", Variant::Graceful);
+    tokio::task::block_in_place(|| instance.start(Variant::Graceful, &database));
+    let (h1, h2) = (
+        long_curl(instance.address(), false, LONG, "48k"),
+        long_curl(instance.address(), true, LONG, "48k"),
+    );
+    let long =
+        tokio::task::block_in_place(|| [long_curled("http/1.1", h1), long_curled("http/2", h2)]);
+    for curl in &long {
+        println!(
+            "  {} {LONG} bytes at 48 KB/s, no signal: {} of {LONG} bytes in {:.1} s: {}",
+            curl.protocol, curl.bytes, curl.seconds, curl.done
+        );
+    }
+
+    // A SIGTERM while the responses are read; and the contrast, whose drain ends after 1 s.
+    // More than the kernel's buffers on the way hold (a 256 KB response went whole with a 1 s
+    // drain: the server had written it all before its drain ended).
+    const SHORT: u64 = 1024 * 1024;
+    let mut during_stop = Vec::new();
+    for drain in [None, Some("1s")] {
+        let mut env_instance = Instance::new("b", Variant::Graceful);
+        let process = {
+            let listen = env_instance.address().to_string();
+            let database_url = format!("sqlite://{}", database.display());
+            let mut env = vec![
+                ("LISTEN_ADDR", listen.as_str()),
+                ("DATABASE_URL", database_url.as_str()),
+                ("GRACEFUL_PRE_STOP", "1s"),
+            ];
+            if let Some(drain) = drain {
+                env.push(("GRACEFUL_DRAIN_TIMEOUT", drain));
+            }
+            let process = Process::fixture("restart_service", &env);
+            process.wait_for_stdout("listening");
+            process
+        };
+        env_instance.process = Some(process);
+        let curls = [
+            slow_curl(env_instance.address(), false, SHORT, "96k"),
+            slow_curl(env_instance.address(), true, SHORT, "96k"),
+        ];
+        for (curl, head) in curls.iter().zip(["< HTTP/1.1 200", "< HTTP/2 200"]) {
+            tokio::task::block_in_place(|| curl.wait_for_stderr(head));
+        }
+        let mut process = env_instance.process.take().unwrap();
+        process.signal(Signal::SIGTERM);
+        let finished = tokio::task::block_in_place(|| process.wait_exit());
+        // A drain that ends with a response in flight exits 1, as documented.
+        let expected = if drain.is_some() { 1 } else { 0 };
+        assert_eq!(finished.code, Some(expected), "{}", finished.stderr);
+        let [h1, h2] = curls;
+        let results =
+            tokio::task::block_in_place(|| [curled("http/1.1", h1), curled("http/2", h2)]);
+        for curl in &results {
+            println!(
+                "  {} {SHORT} bytes at 96 KB/s, SIGTERM once the head arrived, drain timeout {}: {} of {SHORT} bytes in {:.1} s: {}",
+                curl.protocol,
+                drain.unwrap_or("15s"),
+                curl.bytes,
+                curl.seconds,
+                curl.done
+            );
+        }
+        during_stop.push(results);
+    }
+    tokio::task::block_in_place(|| instance.stop());
+    let _ = std::fs::remove_dir_all(&directory);
+
+    for curl in long.iter().chain(&during_stop[0]) {
+        assert!(
+            curl.code == Some(0) && (curl.bytes == LONG || curl.bytes == SHORT),
+            "{} slow reader cut: {}",
+            curl.protocol,
+            curl.done
+        );
+    }
+    for curl in &during_stop[1] {
+        assert!(
+            curl.bytes < SHORT,
+            "the 1 s drain contrast cut nothing ({}): the check proves nothing",
+            curl.done
+        );
+    }
 }

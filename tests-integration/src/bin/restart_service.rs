@@ -2,7 +2,8 @@
 //! port, so that one rolling restart meets them all at once. POST /items and GET /items (the
 //! handlers of examples/service), a `/ws` echo that sends Close 1001 at stop-accepting, an
 //! `/events` stream of numbered server-sent events whose last event says how many it sent,
-//! `/readyz`, and gRPC (`greeter.Greeter` of examples/grpc and `graceful::grpc_health()`).
+//! `/big?bytes=N` (N bytes of a known pattern, for slow readers to check whole), `/readyz`,
+//! and gRPC (`greeter.Greeter` of examples/grpc and `graceful::grpc_health()`).
 //! Configure with `LISTEN_ADDR` (default 127.0.0.1:3000), `DATABASE_URL` (default an SQLite
 //! file in the working directory) and `GRACEFUL_*`. Prints `listening on ADDR`.
 
@@ -19,6 +20,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::time::Duration;
 
+use axum::extract::Query;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::Router;
@@ -39,12 +41,18 @@ mod websocket;
 
 /// `GET /events`: `id: N` / `data: tick N` every [`EVENT_INTERVAL`]; at stop-accepting a last
 /// `event: shutdown` with `data: sent N`, the number of ticks this stream sent, then the end.
-async fn events() -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `?pad=N` adds N bytes to each tick, so that a slow reader falls behind the stream.
+async fn events(
+    Query(shape): Query<EventShape>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let pad = " ".to_owned() + &"x".repeat(shape.pad.min(1 << 20));
+    let pad = if shape.pad == 0 { String::new() } else { pad };
     let stop = graceful::token();
     let mut ticks = tokio::time::interval(EVENT_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ticks = stream::unfold((0u64, false, ticks), move |(sent, finished, mut ticks)| {
         let stop = stop.clone();
+        let pad = pad.clone();
         async move {
             if finished {
                 return None;
@@ -56,13 +64,44 @@ async fn events() -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
                     Some((Ok(last), (sent, true, ticks)))
                 }
                 _ = ticks.tick() => {
-                    let tick = Event::default().id(sent.to_string()).data(format!("tick {sent}"));
+                    let tick = Event::default().id(sent.to_string()).data(format!("tick {sent}{pad}"));
                     Some((Ok(tick), (sent + 1, false, ticks)))
                 }
             }
         }
     });
     Sse::new(ticks).keep_alive(KeepAlive::default())
+}
+
+#[derive(serde::Deserialize)]
+struct EventShape {
+    #[serde(default)]
+    pad: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct BigShape {
+    bytes: u64,
+}
+
+/// `GET /big?bytes=N`: N bytes, byte i being `i % 251` (what `slow_readers::pattern_byte`
+/// checks), with their length, streamed in 64 KB pieces so that a slow reader holds the
+/// response open on the server for as long as it takes.
+async fn big(Query(shape): Query<BigShape>) -> axum::response::Response {
+    const PIECE: u64 = 64 * 1024;
+    let length = shape.bytes;
+    let pieces = stream::unfold(0u64, move |offset| async move {
+        (offset < length).then(|| {
+            let end = (offset + PIECE).min(length);
+            let piece: Vec<u8> = (offset..end).map(|i| (i % 251) as u8).collect();
+            (Ok::<_, Infallible>(axum::body::Bytes::from(piece)), end)
+        })
+    });
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_LENGTH, length)
+        .header(axum::http::header::CONTENT_TYPE, "application/octet-stream")
+        .body(axum::body::Body::from_stream(pieces))
+        .unwrap()
 }
 
 struct MyGreeter;
@@ -114,6 +153,7 @@ async fn main() -> Result<(), StartupError> {
         .with_state(pool)
         .route("/ws", get(websocket::upgrade))
         .route("/events", get(events))
+        .route("/big", get(big))
         .route("/readyz", get(graceful::readyz));
     let health = graceful::grpc_health().serving::<GreeterServer<MyGreeter>>();
     // tonic's router keeps its fallback (UNIMPLEMENTED); the HTTP routes join it.
