@@ -327,7 +327,7 @@ except OSError as error:
 /// error) when the server closes the connection.
 pub fn silent_http2(address: SocketAddr) -> Process {
     let [host, port] = host_and_port(address);
-    Process::python("h2", SILENT_HTTP2, &[&host, &port])
+    crate::netns::client_python(crate::process::PYTHON, "h2", SILENT_HTTP2, &[&host, &port])
 }
 
 const SILENT_HTTP2: &str = r#"

@@ -169,7 +169,16 @@ async fn main() -> Result<(), StartupError> {
     // The gRPC answers carry it too: a client knows the new process has answered.
     println!("pid {}", std::process::id());
     graceful::ready();
-    graceful::serve(listener, app).await?;
+    let mut serve = graceful::serve(listener, app);
+    // `SERVE_HTTP2_KEEP_ALIVE=2s`: pings every 2 s, and a client silent 2 s more is closed.
+    if let Ok(keep_alive) = std::env::var("SERVE_HTTP2_KEEP_ALIVE") {
+        let keep_alive = humantime::parse_duration(&keep_alive)
+            .map_err(|error| format!("SERVE_HTTP2_KEEP_ALIVE={keep_alive:?}: {error}"))?;
+        serve = serve
+            .http2_keep_alive_interval(Some(keep_alive))
+            .http2_keep_alive_timeout(keep_alive);
+    }
+    serve.await?;
     Ok(())
 }
 
