@@ -43,15 +43,7 @@ impl Service {
         ];
         all_env.extend_from_slice(env);
         let process = Process::fixture("service", &all_env);
-        let address = process
-            .wait_for_stdout("listening address=")
-            .text
-            .split("address=")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let address = process.address_after("listening address=");
         let health = process
             .wait_for_stderr("health endpoint listening on http://")
             .text

@@ -54,15 +54,8 @@ fn service_with_a_stuck_request(name: &str, env: &[(&str, &str)]) -> (Process, P
     ];
     all.extend_from_slice(env);
     let process = Process::fixture("service", &all);
-    let address = process
-        .wait_for_stdout("listening address=")
-        .text
-        .split("address=")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
-    let stuck = std::net::TcpStream::connect(&address).unwrap();
+    let address = process.address_after("listening address=");
+    let stuck = std::net::TcpStream::connect(address).unwrap();
     std::io::Write::write_all(&mut &stuck, b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     // Leaked on purpose: the connection must stay open until the process ends.
     std::mem::forget(stuck);
