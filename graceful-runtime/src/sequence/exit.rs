@@ -100,7 +100,10 @@ impl Controller {
         let code = self.fatal.get().map_or(1, |fatal| fatal.code);
         let mut why = format!("grace period ({}) spent", human(grace));
         if !stopped.is_zero() {
-            why += &format!(" (the process was stopped for {} of its margin)", human(stopped));
+            why += &format!(
+                " (the process was stopped for {} of its margin)",
+                human(stopped)
+            );
         }
         self.force_exit(code, &why);
     }
@@ -243,4 +246,3 @@ mod tests {
         );
     }
 }
-
