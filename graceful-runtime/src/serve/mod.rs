@@ -6,6 +6,7 @@
 //! `http` until its response body ends, each connection under `http-conn`.
 
 mod connection;
+mod fd_budget;
 mod header_timeout;
 mod listener;
 mod rpc_sites;
@@ -136,7 +137,8 @@ struct Settings {
     http1_header_read_timeout: Option<Duration>,
     http2_keep_alive_interval: Option<Duration>,
     http2_keep_alive_timeout: Duration,
-    max_connections: usize,
+    /// `None`: from the limit of open files (`fd_budget`), read when `serve` starts.
+    max_connections: Option<usize>,
     tcp_nodelay: bool,
     #[cfg(feature = "tls")]
     tls_handshake_timeout: Duration,
@@ -149,7 +151,7 @@ impl Default for Settings {
             http1_header_read_timeout: Some(Duration::from_secs(30)),
             http2_keep_alive_interval: Some(Duration::from_secs(20)),
             http2_keep_alive_timeout: Duration::from_secs(20),
-            max_connections: 10_000,
+            max_connections: None,
             tcp_nodelay: true,
             #[cfg(feature = "tls")]
             tls_handshake_timeout: Duration::from_secs(10),
@@ -277,7 +279,17 @@ impl<L, S, M> Serve<L, S, M> {
         self
     }
 
-    /// The most connections served at once (default 10,000); more wait in the kernel's queue.
+    /// The most connections served at once; more wait in the kernel's queue until one closes
+    /// (the accept loop waits for a free slot, it does not poll).
+    ///
+    /// The default keeps connections from filling the file-descriptor table, where `accept`
+    /// fails with `EMFILE` and so does everything else that opens a file: the health port's next
+    /// probe, a database pool's reconnect, a hook. It is the soft limit of open files
+    /// (`ulimit -n`, `LimitNOFILE=`) less a reserve of a tenth of it or 64, whichever is larger,
+    /// at least 1 and at most 10,000: 922 under the common limit of 1,024, 10,000 from a limit
+    /// of 11,112 up (and where no limit can be read: not Unix, or unlimited). It is read when
+    /// `serve` first starts, and logged then if it is below 10,000. Each `serve` of a process has
+    /// a budget of its own: with several, set each one's.
     ///
     /// Clamped to at least 1 and at most `u32::MAX` (on 32-bit targets, tokio's
     /// `Semaphore::MAX_PERMITS`, which is lower).
@@ -305,7 +317,7 @@ impl<L, S, M> Serve<L, S, M> {
         } else {
             Semaphore::MAX_PERMITS
         };
-        self.settings.max_connections = max.clamp(1, MOST);
+        self.settings.max_connections = Some(max.clamp(1, MOST));
         self
     }
 
@@ -450,6 +462,9 @@ async fn run<L: Listener, S: ConnectionService>(
     #[cfg(feature = "tls")] tls: Option<tls::Tls>,
     controller: &'static Controller,
 ) -> io::Result<()> {
+    let max_connections = settings
+        .max_connections
+        .unwrap_or_else(fd_budget::default_max_connections);
     let server = Server {
         protocols: Arc::new(protocols(&settings)),
         service,
@@ -457,7 +472,7 @@ async fn run<L: Listener, S: ConnectionService>(
         #[cfg(feature = "tls")]
         tls,
         controller,
-        limit: Arc::new(Semaphore::new(settings.max_connections)),
+        limit: Arc::new(Semaphore::new(max_connections)),
         rpc_sites: Arc::new(RpcSites::new()),
     };
     let stop_accepting = controller.stop_accepting().clone();
@@ -503,8 +518,8 @@ async fn run<L: Listener, S: ConnectionService>(
         }
     }
     // Every connection holds a permit until it ends: all permits back means all done.
-    let all = u32::try_from(settings.max_connections)
-        .expect("max_connections is clamped to u32::MAX by its setter");
+    let all = u32::try_from(max_connections)
+        .expect("max_connections is clamped to u32::MAX by its setter, its default far below");
     let _ = server.limit.acquire_many(all).await;
     Ok(())
 }

@@ -26,9 +26,9 @@ async fn max_connections_stays_within_what_the_final_wait_counts() {
     let most = usize::try_from(u32::MAX)
         .unwrap()
         .min(Semaphore::MAX_PERMITS);
-    assert_eq!(serve.settings.max_connections, most);
-    assert!(u32::try_from(serve.settings.max_connections).is_ok());
-    assert_eq!(serve.max_connections(0).settings.max_connections, 1);
+    assert_eq!(serve.settings.max_connections, Some(most));
+    assert!(u32::try_from(most).is_ok());
+    assert_eq!(serve.max_connections(0).settings.max_connections, Some(1));
 }
 
 #[tokio::test]
