@@ -109,6 +109,7 @@ pub struct LoadOptions {
     connection_per_request: bool,
     refusals: Refusals,
     at_most: Option<usize>,
+    get: Option<String>,
 }
 
 impl LoadOptions {
@@ -140,6 +141,13 @@ impl LoadOptions {
     /// What a worker does when a connection is refused ([`Refusals::EndTheWorker`] unless told).
     pub fn on_refusal(mut self, refusals: Refusals) -> LoadOptions {
         self.refusals = refusals;
+        self
+    }
+
+    /// `GET path` instead of POSTing rows: reads, which SQLite serves while a writer holds its
+    /// lock. Their ids have no rows.
+    pub fn gets(mut self, path: &str) -> LoadOptions {
+        self.get = Some(path.to_owned());
         self
     }
 
@@ -212,6 +220,7 @@ impl Load {
             connection_per_request: false,
             refusals: Refusals::EndTheWorker,
             at_most: None,
+            get: None,
         }
     }
 
@@ -305,7 +314,10 @@ impl Worker {
                     }
                 }
             }
-            let mut request = post_item(&id, options.work_ms);
+            let mut request = match &options.get {
+                Some(path) => crate::http::get(path),
+                None => post_item(&id, options.work_ms),
+            };
             if options.connection_per_request && !options.http2 {
                 request.headers_mut().insert(
                     hyper::header::CONNECTION,

@@ -31,6 +31,9 @@ const SLOW_WRITES: usize = 4;
 /// the service's 5 s busy timeout.
 const SLOW_WORK_MS: u64 = 1500;
 
+/// Workers reading through HAProxy beside the 8 that write.
+const READERS: usize = 2;
+
 fn kills() -> usize {
     std::env::var("SIGKILL_RUNS")
         .ok()
@@ -95,8 +98,10 @@ fn requests_in_flight(line: &str) -> usize {
 /// What one kill gave.
 struct Kill {
     victim: &'static str,
-    /// The load through HAProxy, for the whole cycle.
+    /// The writes through HAProxy, for the whole cycle.
     load: Tally,
+    /// The reads through HAProxy, for the whole cycle.
+    reads: Tally,
     /// The slow writes sent straight to the victim.
     slow: Tally,
     /// Requests in flight per the victim's last progress line before the kill, and the line.
@@ -108,7 +113,8 @@ struct Kill {
 
 impl Kill {
     fn failed(&self) -> usize {
-        self.load.failed() + self.load.refused + self.slow.failed()
+        self.load.failed() + self.load.refused + self.reads.failed() + self.reads.refused
+            + self.slow.failed()
     }
 
     fn acknowledged(&self) -> usize {
@@ -118,12 +124,13 @@ impl Kill {
     fn summary(&self) -> String {
         format!(
             "killed {} with {} requests in flight ({:?}); load: {}; slow writes: {}; \
-             acknowledged {}, rows {}",
+             reads: {}; acknowledged {}, rows {}",
             self.victim,
             self.in_flight,
             self.line,
             self.load,
             self.slow,
+            self.reads,
             self.acknowledged(),
             self.rows
         )
@@ -162,13 +169,26 @@ async fn kill_mid_drain(program: &Path, pre_stop: &str, tag: &str, kills: usize)
     for instance in &instances {
         haproxy.wait_until_up(instance.name).await;
     }
+    // The row the reads read.
+    let seed = format!("{tag}-seed");
+    let mut connection = Connection::open(haproxy.address()).await.unwrap();
+    let seeded = connection.send(post_item(&seed, 0)).await.unwrap().status;
+    assert_eq!(seeded.as_u16(), 201);
+    drop(connection);
 
     let mut results = Vec::new();
     for cycle in 0..kills {
         let victim = &mut instances[cycle % 2];
         let run_tag = format!("{tag}-k{cycle}-");
         let load = Load::to(haproxy.address(), &format!("{run_tag}load")).start();
+        // Reads go on while the slow writes hold SQLite's lock and stall the writes: a steady
+        // stream through HAProxy at the moment the instance stops listening.
+        let reads = Load::to(haproxy.address(), &format!("{run_tag}read"))
+            .workers(READERS)
+            .gets(&format!("/items/{seed}"))
+            .start();
         tokio::task::block_in_place(|| load.wait_for_completed(20));
+        tokio::task::block_in_place(|| reads.wait_for_completed(20));
         let slow = Load::to(loopback(victim.port), &format!("{run_tag}slow"))
             .workers(SLOW_WRITES)
             .at_most(SLOW_WRITES)
@@ -217,6 +237,7 @@ async fn kill_mid_drain(program: &Path, pre_stop: &str, tag: &str, kills: usize)
             "the instance started after the kill did not serve"
         );
         let load = tokio::task::block_in_place(|| load.finish());
+        let reads = tokio::task::block_in_place(|| reads.finish());
 
         let rows = database_rows(&database, &run_tag).await;
         let mut acknowledged = load.ok_ids.clone();
@@ -226,6 +247,7 @@ async fn kill_mid_drain(program: &Path, pre_stop: &str, tag: &str, kills: usize)
         let kill = Kill {
             victim: victim.name,
             load,
+            reads,
             slow,
             in_flight,
             line,
@@ -246,18 +268,24 @@ async fn kill_mid_drain(program: &Path, pre_stop: &str, tag: &str, kills: usize)
 
 fn totals(tag: &str, kills: &[Kill]) -> (usize, usize) {
     let sum = |count: fn(&Kill) -> usize| kills.iter().map(count).sum::<usize>();
-    let sent = sum(|kill| kill.load.sent + kill.slow.sent + 1);
+    let sent = sum(|kill| kill.load.sent + kill.reads.sent + kill.slow.sent + 1);
     let acknowledged = sum(Kill::acknowledged);
     let failed = sum(Kill::failed);
     let in_flight = sum(|kill| kill.in_flight);
     println!(
-        "SIGKILL {tag}: {} kills; sent {sent}, 2xx {acknowledged}, failed {failed} (load non-2xx \
-         {}, load errors {}, load refused {}, slow writes failed {}), rows {}, in flight at the \
-         kills {in_flight}",
+        "SIGKILL {tag}: {} kills; sent {sent} (reads {}), writes answered 2xx {acknowledged}, \
+         reads 2xx {}, failed {failed} (writes: non-2xx {}, errors {}, refused {}; reads: non-2xx \
+         {}, errors {}, refused {}; slow writes failed {}), rows {}, in flight at the kills \
+         {in_flight}",
         kills.len(),
+        sum(|kill| kill.reads.sent),
+        sum(|kill| kill.reads.ok_ids.len()),
         sum(|kill| kill.load.non_2xx),
         sum(|kill| kill.load.errors),
         sum(|kill| kill.load.refused),
+        sum(|kill| kill.reads.non_2xx),
+        sum(|kill| kill.reads.errors),
+        sum(|kill| kill.reads.refused),
         sum(|kill| kill.slow.failed()),
         sum(|kill| kill.rows),
     );
