@@ -113,7 +113,10 @@ struct Kill {
 
 impl Kill {
     fn failed(&self) -> usize {
-        self.load.failed() + self.load.refused + self.reads.failed() + self.reads.refused
+        self.load.failed()
+            + self.load.refused
+            + self.reads.failed()
+            + self.reads.refused
             + self.slow.failed()
     }
 
@@ -201,8 +204,7 @@ async fn kill_mid_drain(program: &Path, pre_stop: &str, tag: &str, kills: usize)
         process.signal(Signal::SIGKILL);
         let finished = tokio::task::block_in_place(|| process.wait_exit());
         assert_eq!(
-            finished.code,
-            None,
+            finished.code, None,
             "{} ended by itself before the kill",
             victim.name
         );
@@ -211,9 +213,7 @@ async fn kill_mid_drain(program: &Path, pre_stop: &str, tag: &str, kills: usize)
             .stdout
             .iter()
             .rev()
-            .find(|line| {
-                line.text.contains("draining: ") || line.text.contains("stop accepting: ")
-            })
+            .find(|line| line.text.contains("draining: ") || line.text.contains("stop accepting: "))
             .map(|line| line.text.clone())
             .unwrap();
         let in_flight = requests_in_flight(&line);
@@ -296,7 +296,8 @@ fn totals(tag: &str, kills: &[Kill]) -> (usize, usize) {
 #[ignore = "needs HAProxy: run scripts/adverse/sigkill-mid-drain, which installs it"]
 async fn sigkill_mid_drain_loses_only_what_was_in_flight_and_the_database_survives() {
     let program = haproxy::program();
-    let need = "HAProxy ($HAPROXY or haproxy on PATH; scripts/adverse/sigkill-mid-drain installs it)";
+    let need =
+        "HAProxy ($HAPROXY or haproxy on PATH; scripts/adverse/sigkill-mid-drain installs it)";
     if !require(need, program.is_some()) {
         return;
     }

@@ -568,11 +568,9 @@ fn cut_jobs(db: &Db, url: &str, kill: bool, cycle: usize) -> Cut {
         first.signal(Signal::SIGKILL);
     }
     let code = first.wait_exit().code;
-    db.wait_until(
-        "every job is done",
-        Duration::from_secs(30),
-        || db.count("SELECT count(*) FROM jobs WHERE state <> 'done'") == 0,
-    );
+    db.wait_until("every job is done", Duration::from_secs(30), || {
+        db.count("SELECT count(*) FROM jobs WHERE state <> 'done'") == 0
+    });
     let run = stop("next", second);
     assert_eq!(run.finished.code, Some(0), "{}", run.finished.stderr);
     let gaps: Vec<f64> = db
@@ -657,9 +655,18 @@ fn sigkill_mid_drain_strands_leases_until_they_expire_and_applies_nothing_twice(
          handed back {}",
         kills.iter().map(|cut| cut.outcome.jobs).sum::<i64>(),
         kills.iter().map(|cut| cut.outcome.done).sum::<i64>(),
-        kills.iter().map(|cut| cut.outcome.twice.len()).sum::<usize>(),
-        kills.iter().map(|cut| cut.outcome.lost.len()).sum::<usize>(),
-        kills.iter().map(|cut| cut.outcome.leased.len()).sum::<usize>(),
+        kills
+            .iter()
+            .map(|cut| cut.outcome.twice.len())
+            .sum::<usize>(),
+        kills
+            .iter()
+            .map(|cut| cut.outcome.lost.len())
+            .sum::<usize>(),
+        kills
+            .iter()
+            .map(|cut| cut.outcome.leased.len())
+            .sum::<usize>(),
         handed.leased_again_after.0,
         handed.leased_again_after.1,
         handed.outcome.handed_back,
@@ -678,7 +685,11 @@ fn sigkill_mid_drain_strands_leases_until_they_expire_and_applies_nothing_twice(
         );
         cut.outcome.assert_exactly_once(&what);
         assert_eq!(
-            (cut.outcome.jobs, cut.outcome.handed_back, cut.applied_by_first),
+            (
+                cut.outcome.jobs,
+                cut.outcome.handed_back,
+                cut.applied_by_first
+            ),
             (4, 0, 0),
             "{what}"
         );
@@ -694,8 +705,5 @@ fn sigkill_mid_drain_strands_leases_until_they_expire_and_applies_nothing_twice(
     assert_eq!(handed.code, Some(0), "{what}");
     handed.outcome.assert_exactly_once(&what);
     assert_eq!(handed.outcome.handed_back, 4, "{what}");
-    assert!(
-        handed.leased_again_after.1 < KILL_LEASE_SECONDS,
-        "{what}"
-    );
+    assert!(handed.leased_again_after.1 < KILL_LEASE_SECONDS, "{what}");
 }
