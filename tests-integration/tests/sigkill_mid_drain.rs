@@ -1,10 +1,10 @@
 //! SIGKILL mid-drain (issue 22): the platform's kill timer firing while requests are in flight.
-//! Two `examples/service` instances on one SQLite file behind HAProxy under steady load; one gets
-//! SIGTERM, a burst of slow writes (each holding its transaction open) keeps its drain busy, and
-//! once its drain says what is in flight it is SIGKILLed. Nothing acknowledged may be lost, no
-//! more may fail than its last progress line said was in flight, and the next instance starts on
-//! the same file, which passes `PRAGMA integrity_check`, and serves. Contrast: the same with
-//! `pre_stop = 0s` fails more than was in flight. Needs HAProxy: run
+//! Two `examples/service` instances on one SQLite file behind HAProxy under steady writes and
+//! reads; one gets SIGTERM, a burst of slow writes (each holding its transaction open) keeps its
+//! drain busy, and once its drain says what is in flight it is SIGKILLed. Nothing acknowledged may
+//! be lost, no more may fail than its last progress line said was in flight, and the next
+//! instance starts on the same file, which passes `PRAGMA integrity_check`, and serves.
+//! Contrast: the same with `pre_stop = 0s` fails more than was in flight. Needs HAProxy: run
 //! `scripts/adverse/sigkill-mid-drain`. `SIGKILL_RUNS` (default 10) sets the kills.
 
 use std::path::{Path, PathBuf};
@@ -152,10 +152,10 @@ fn state_dir(tag: &str) -> PathBuf {
     directory
 }
 
-/// `kills` cycles, alternating the victim: load through HAProxy, slow writes at the victim,
-/// SIGTERM (unless `pre_stop` says otherwise, the service waits `pre_stop` before it stops
-/// accepting), its first `draining:` line, SIGKILL, the integrity check, a new instance on the same
-/// file, a write straight to it.
+/// `kills` cycles, alternating the victim: writes and reads through HAProxy, slow writes at the
+/// victim, SIGTERM (the service then waits `pre_stop` before it stops accepting), its first
+/// `draining:` line, SIGKILL, the integrity check, a new instance on the same file, a write
+/// straight to it.
 async fn kill_mid_drain(program: &Path, pre_stop: &str, tag: &str, kills: usize) -> Vec<Kill> {
     let directory = state_dir(tag);
     let database = directory.join("items.db");
