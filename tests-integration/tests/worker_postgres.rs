@@ -573,10 +573,11 @@ fn cut_jobs(db: &Db, url: &str, kill: bool, cycle: usize) -> Cut {
     });
     let run = stop("next", second);
     assert_eq!(run.finished.code, Some(0), "{}", run.finished.stderr);
+    // From each job's first lease to its second (0 when it had one).
     let gaps: Vec<f64> = db
         .rows::<(f64,)>(
-            "SELECT extract(epoch FROM max(at) - min(at))::float8 FROM leases
-              GROUP BY job_id ORDER BY job_id",
+            "SELECT coalesce(extract(epoch FROM (array_agg(at ORDER BY at))[2] - min(at)), 0)::float8
+               FROM leases GROUP BY job_id ORDER BY job_id",
         )
         .into_iter()
         .map(|(gap,)| gap)
@@ -693,9 +694,11 @@ fn sigkill_mid_drain_strands_leases_until_they_expire_and_applies_nothing_twice(
             (4, 0, 0),
             "{what}"
         );
-        // Each job leased twice: by the killed worker, then, once its lease expired, by the
-        // next; never before the expiry (the lease holds), nor long after.
-        assert_eq!(cut.outcome.leases, 8, "{what}");
+        // Each job leased again once the killed worker's lease expired; never before (the lease
+        // holds), nor long after. More than twice only where the next worker's own run of a job
+        // outlasted its lease on a stalled machine and it leased the job again; its guarded
+        // completion then applies the effect once all the same.
+        assert!(cut.outcome.leases >= 8, "{what}");
         assert!(cut.leased_again_after.0 >= KILL_LEASE_SECONDS, "{what}");
         assert!(cut.leased_again_after.1 <= ceiling, "{what}");
     }
