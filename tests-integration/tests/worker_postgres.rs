@@ -651,9 +651,9 @@ fn sigkill_mid_drain_strands_leases_until_they_expire_and_applies_nothing_twice(
         .fold(0.0, f64::max);
     println!(
         "WORKER_POSTGRES SIGKILL mid-drain: {runs} kills in {took:.1?}, jobs {}, done {}, twice \
-         {}, lost {}, left leased {}; leased again {least:.2}-{most:.2} s after their first \
-         lease (lease {KILL_LEASE_SECONDS} s); SIGTERM alone: leased again after {:.2}-{:.2} s, \
-         handed back {}",
+         {}, lost {}, left leased {}, leases {}; leased again {least:.2}-{most:.2} s after \
+         their first lease (lease {KILL_LEASE_SECONDS} s); SIGTERM alone: leased again after \
+         {:.2}-{:.2} s, handed back {}",
         kills.iter().map(|cut| cut.outcome.jobs).sum::<i64>(),
         kills.iter().map(|cut| cut.outcome.done).sum::<i64>(),
         kills
@@ -668,6 +668,7 @@ fn sigkill_mid_drain_strands_leases_until_they_expire_and_applies_nothing_twice(
             .iter()
             .map(|cut| cut.outcome.leased.len())
             .sum::<usize>(),
+        kills.iter().map(|cut| cut.outcome.leases).sum::<i64>(),
         handed.leased_again_after.0,
         handed.leased_again_after.1,
         handed.outcome.handed_back,
