@@ -110,6 +110,7 @@ pub struct LoadOptions {
     refusals: Refusals,
     at_most: Option<usize>,
     netns: Option<String>,
+    get: Option<String>,
 }
 
 impl LoadOptions {
@@ -141,6 +142,13 @@ impl LoadOptions {
     /// What a worker does when a connection is refused ([`Refusals::EndTheWorker`] unless told).
     pub fn on_refusal(mut self, refusals: Refusals) -> LoadOptions {
         self.refusals = refusals;
+        self
+    }
+
+    /// `GET path` instead of POSTing rows: reads, which SQLite serves while a writer holds its
+    /// lock. Their ids have no rows.
+    pub fn gets(mut self, path: &str) -> LoadOptions {
+        self.get = Some(path.to_owned());
         self
     }
 
@@ -222,6 +230,7 @@ impl Load {
             refusals: Refusals::EndTheWorker,
             at_most: None,
             netns: None,
+            get: None,
         }
     }
 
@@ -315,7 +324,10 @@ impl Worker {
                     }
                 }
             }
-            let mut request = post_item(&id, options.work_ms);
+            let mut request = match &options.get {
+                Some(path) => crate::http::get(path),
+                None => post_item(&id, options.work_ms),
+            };
             if options.connection_per_request && !options.http2 {
                 request.headers_mut().insert(
                     hyper::header::CONNECTION,

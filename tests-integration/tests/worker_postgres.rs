@@ -517,3 +517,197 @@ fn the_plain_worker_runs_the_examples_statements() {
         assert_eq!(statement(example), statement(plain), "{name} differs");
     }
 }
+
+/// SIGKILL mid-drain (issue 22), run by scripts/adverse/sigkill-mid-drain: the lease a killed
+/// worker held, its jobs' length, and the drain's line the kill waits for.
+const KILL_LEASE_SECONDS: f64 = 3.0;
+const KILL_JOB_MS: i32 = 2000;
+const KILL_POLL_MS: f64 = 50.0;
+
+fn sigkill_runs() -> usize {
+    std::env::var("SIGKILL_RUNS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(10)
+}
+
+/// What one worker's four cut jobs cost: the drain's word on them, and how long after their
+/// first lease another worker leased them again (PostgreSQL's clock, both ends).
+struct Cut {
+    drain_line: String,
+    code: Option<i32>,
+    /// Seconds from each job's first lease to its second, least and most.
+    leased_again_after: (f64, f64),
+    outcome: Outcome,
+    /// Effects the first worker applied (the jobs were cut before their end: none).
+    applied_by_first: i64,
+}
+
+/// A worker ("first") holds four jobs of 2 s on a 3 s lease when it gets SIGTERM; once its drain
+/// has begun (its `stop accepting:` line), it is SIGKILLed when `kill`, else left to its drain
+/// (1 s, then it hands them back). A second worker, started once the first holds every job, takes
+/// them over; the tables then say what was done, twice or never.
+fn cut_jobs(db: &Db, url: &str, kill: bool, cycle: usize) -> Cut {
+    db.execute("DROP TABLE IF EXISTS jobs, effects, leases"); // the worker makes them afresh
+    let lease = KILL_LEASE_SECONDS.to_string();
+    let settings = [("CONCURRENCY", "4"), ("LEASE_SECONDS", lease.as_str())];
+    let first_name = format!("killed{cycle}");
+    let mut first = start_worker(WORKER, &first_name, url, &settings);
+    db.execute(&format!(
+        "INSERT INTO jobs (duration_ms) SELECT {KILL_JOB_MS} FROM generate_series(1, 4)"
+    ));
+    db.wait_until(
+        "the first worker holds the four jobs",
+        Duration::from_secs(30),
+        || db.count("SELECT count(*) FROM jobs WHERE lease_token IS NOT NULL") == 4,
+    );
+    let second = start_worker(WORKER, &format!("next{cycle}"), url, &settings);
+    first.signal(Signal::SIGTERM);
+    let drain_line = first.wait_for_stderr("stop accepting:").text;
+    if kill {
+        first.signal(Signal::SIGKILL);
+    }
+    let code = first.wait_exit().code;
+    db.wait_until("every job is done", Duration::from_secs(30), || {
+        db.count("SELECT count(*) FROM jobs WHERE state <> 'done'") == 0
+    });
+    let run = stop("next", second);
+    assert_eq!(run.finished.code, Some(0), "{}", run.finished.stderr);
+    // From each job's first lease to its second (0 when it had one).
+    let gaps: Vec<f64> = db
+        .rows::<(f64,)>(
+            "SELECT coalesce(extract(epoch FROM (array_agg(at ORDER BY at))[2] - min(at)), 0)::float8
+               FROM leases GROUP BY job_id ORDER BY job_id",
+        )
+        .into_iter()
+        .map(|(gap,)| gap)
+        .collect();
+    let least = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    let most = gaps.iter().copied().fold(0.0, f64::max);
+    Cut {
+        drain_line: drain_line.trim().to_owned(),
+        code,
+        leased_again_after: (least, most),
+        outcome: Outcome::read(db),
+        applied_by_first: db.count_with(
+            "SELECT count(*) FROM effects WHERE worker = $1",
+            first_name.as_str(),
+        ),
+    }
+}
+
+impl Cut {
+    /// The tracked calls in flight at the drain's start, per its `stop accepting:` line.
+    fn tracked_at_drain(&self) -> usize {
+        self.drain_line
+            .split(" tracked call")
+            .next()
+            .and_then(|before| before.rsplit(' ').next())
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "exit {:?}; {}; leased again after {:.2}-{:.2} s (lease {KILL_LEASE_SECONDS} s); \
+             effects by the first worker {}; drain said {:?}",
+            self.code,
+            self.outcome.line(),
+            self.leased_again_after.0,
+            self.leased_again_after.1,
+            self.applied_by_first,
+            self.drain_line
+        )
+    }
+}
+
+#[test]
+#[ignore = "run by scripts/adverse/sigkill-mid-drain"]
+fn sigkill_mid_drain_strands_leases_until_they_expire_and_applies_nothing_twice() {
+    let _turn = one_at_a_time();
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let db = Db::connect(&server.url);
+    let runs = sigkill_runs();
+    let began = Instant::now();
+    let kills: Vec<Cut> = (0..runs)
+        .map(|cycle| cut_jobs(&db, &server.url, true, cycle))
+        .collect();
+    let took = began.elapsed();
+    // The SIGTERM path under the same settings: the drain's deadline hands the jobs back.
+    let handed = cut_jobs(&db, &server.url, false, runs);
+    for (cycle, cut) in kills.iter().enumerate() {
+        println!("WORKER_POSTGRES SIGKILL {cycle}: {}", cut.line());
+    }
+    println!("WORKER_POSTGRES SIGTERM alone: {}", handed.line());
+    let least = kills
+        .iter()
+        .map(|cut| cut.leased_again_after.0)
+        .fold(f64::INFINITY, f64::min);
+    let most = kills
+        .iter()
+        .map(|cut| cut.leased_again_after.1)
+        .fold(0.0, f64::max);
+    println!(
+        "WORKER_POSTGRES SIGKILL mid-drain: {runs} kills in {took:.1?}, jobs {}, done {}, twice \
+         {}, lost {}, left leased {}, leases {}; leased again {least:.2}-{most:.2} s after \
+         their first lease (lease {KILL_LEASE_SECONDS} s); SIGTERM alone: leased again after \
+         {:.2}-{:.2} s, handed back {}",
+        kills.iter().map(|cut| cut.outcome.jobs).sum::<i64>(),
+        kills.iter().map(|cut| cut.outcome.done).sum::<i64>(),
+        kills
+            .iter()
+            .map(|cut| cut.outcome.twice.len())
+            .sum::<usize>(),
+        kills
+            .iter()
+            .map(|cut| cut.outcome.lost.len())
+            .sum::<usize>(),
+        kills
+            .iter()
+            .map(|cut| cut.outcome.leased.len())
+            .sum::<usize>(),
+        kills.iter().map(|cut| cut.outcome.leases).sum::<i64>(),
+        handed.leased_again_after.0,
+        handed.leased_again_after.1,
+        handed.outcome.handed_back,
+    );
+
+    // At most the lease, one poll of the second worker, and slack for a busy machine: an order
+    // of magnitude, not a timing.
+    let ceiling = KILL_LEASE_SECONDS + KILL_POLL_MS / 1000.0 + 2.0;
+    for (cycle, cut) in kills.iter().enumerate() {
+        let what = format!("kill {cycle}: {}", cut.line());
+        assert_eq!(cut.code, None, "{what}");
+        // The four jobs, and the consumer's own task while it returns.
+        assert!(
+            cut.tracked_at_drain() >= 4,
+            "the kill did not land with the jobs running: {what}"
+        );
+        cut.outcome.assert_exactly_once(&what);
+        assert_eq!(
+            (
+                cut.outcome.jobs,
+                cut.outcome.handed_back,
+                cut.applied_by_first
+            ),
+            (4, 0, 0),
+            "{what}"
+        );
+        // Each job leased again once the killed worker's lease expired; never before (the lease
+        // holds), nor long after. More than twice only where the next worker's own run of a job
+        // outlasted its lease on a stalled machine and it leased the job again; its guarded
+        // completion then applies the effect once all the same.
+        assert!(cut.outcome.leases >= 8, "{what}");
+        assert!(cut.leased_again_after.0 >= KILL_LEASE_SECONDS, "{what}");
+        assert!(cut.leased_again_after.1 <= ceiling, "{what}");
+    }
+    // The contrast: SIGTERM alone hands the jobs back at the drain's deadline (1 s), long
+    // before their lease would have expired.
+    let what = format!("SIGTERM alone: {}", handed.line());
+    assert_eq!(handed.code, Some(0), "{what}");
+    handed.outcome.assert_exactly_once(&what);
+    assert_eq!(handed.outcome.handed_back, 4, "{what}");
+    assert!(handed.leased_again_after.1 < KILL_LEASE_SECONDS, "{what}");
+}

@@ -12,8 +12,12 @@ use tokio::sync::oneshot;
 use graceful_tests_integration::free_port;
 use graceful_tests_integration::require::require;
 
-/// Its data, socket and log live in /var/lib/NAME.
-const NAME: &str = "graceful-pg-test";
+/// Its data, socket and log live in /var/lib/NAME: `$GRACEFUL_PG_NAME`, else graceful-pg-test.
+/// Two runs on one machine (two worktrees) must not share a name: each destroys whatever its name
+/// left behind before it starts, so the second would destroy the first one's live server.
+fn name() -> String {
+    std::env::var("GRACEFUL_PG_NAME").unwrap_or_else(|_| "graceful-pg-test".to_owned())
+}
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres");
 
 pub struct Postgres {
@@ -32,30 +36,30 @@ impl Postgres {
             return None;
         }
         // Whatever a killed run left behind: a server from a fresh initdb, for each test.
-        script(&["destroy", NAME]);
+        script(&["destroy", &name()]);
         let port = free_port();
-        let url = script(&["start", NAME, &port.to_string()]);
+        let url = script(&["start", &name(), &port.to_string()]);
         Some(Postgres { url, port })
     }
 
     /// `scripts/postgres stop` with `mode` (fast: connections are cut at once).
     pub fn stop(&self, mode: &str) {
-        script(&["stop", NAME, mode]);
+        script(&["stop", &name(), mode]);
     }
 
     /// Starts it again on the same data and port.
     pub fn start_again(&self) {
-        script(&["start", NAME, &self.port.to_string()]);
+        script(&["start", &name(), &self.port.to_string()]);
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
         if let Err(error) = Command::new("bash")
-            .args([SCRIPT, "destroy", NAME])
+            .args([SCRIPT, "destroy", &name()])
             .output()
         {
-            eprintln!("scripts/postgres destroy {NAME}: {error}");
+            eprintln!("scripts/postgres destroy {}: {error}", name());
         }
     }
 }
