@@ -5,8 +5,11 @@
 # /readyz), under stress-ng CPU hogs at the service's own priority; wrk loads HAProxy's frontend.
 # Each run counts the DOWN transitions of the two servers (`chkdown` of the stats page), the
 # failed checks (`chkfail`) and the clients' non-2xx answers (503: both servers down at once).
-# Runs interleave: each round goes through every hog count and every `timeout check`.
-#   CHECK_SECONDS=15 CHECK_ROUNDS=2 CHECK_HOGS="0 2 4 8" CHECK_TIMEOUTS="none 100 250 500 1000 2000"
+# A third dimension: each instance in a cgroup v1 of its own under a CPU quota (a pod at its CPU
+# limit), `none` for no cgroup. Runs interleave: each round goes through every quota, hog count
+# and `timeout check`.
+#   CHECK_SECONDS=10 CHECK_ROUNDS=2 CHECK_HOGS="0 2 4 8" CHECK_TIMEOUTS="none 100 250 500 1000 2000"
+#   CHECK_QUOTAS="none" (e.g. "none 25000 10000": µs of CPU per 100 ms period)
 #   (hogs default to 0, nproc, 2×nproc, 4×nproc; `none` is no `timeout check`, i.e. inter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +18,13 @@ need_tools stress-ng:stress-ng haproxy:haproxy wrk:wrk
 CARGO_INCREMENTAL=0 cargo build -p graceful-tests-integration --bin restart_service
 service="${CARGO_TARGET_DIR:-target}/debug/restart_service"
 n=$(nproc)
-seconds=${CHECK_SECONDS:-15}
+seconds=${CHECK_SECONDS:-10}
 rounds=${CHECK_ROUNDS:-2}
 read -r -a hog_counts <<<"${CHECK_HOGS:-0 $n $((2 * n)) $((4 * n))}"
 read -r -a timeouts <<<"${CHECK_TIMEOUTS:-none 100 250 500 1000 2000}"
+read -r -a quotas <<<"${CHECK_QUOTAS:-none}"
 W=/var/lib/graceful-haproxy-bench
+CGROUP=/sys/fs/cgroup/cpu/graceful-haproxy-bench
 rm -rf "$W" && mkdir -p "$W"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -29,6 +34,8 @@ cleanup() {
   local pid
   for pid in "${pids[@]}" $hogs_pid; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}" $hogs_pid; do wait "$pid" 2>/dev/null || true; done
+  for slot in a b; do [ ! -d "$CGROUP/$slot" ] || rmdir "$CGROUP/$slot" || true; done
+  [ ! -d "$CGROUP" ] || rmdir "$CGROUP" || true
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -45,9 +52,26 @@ for name in a b; do
   grep -q listening "$W/$name.out" || bench_fail "instance $name did not start" "$(cat "$W/$name.out")"
 done
 
-# run HOGS TIMEOUT: one run; prints `hogs timeout down failed_checks sent non_2xx`.
+# limit QUOTA: both instances into cgroups of their own with QUOTA µs per 100 ms, or back to the
+# root cgroup for `none`.
+limit() {
+  local slot i=0
+  for slot in a b; do
+    if [ "$1" = none ]; then
+      echo "${pids[$i]}" >/sys/fs/cgroup/cpu/cgroup.procs
+    else
+      mkdir -p "$CGROUP/$slot"
+      echo 100000 >"$CGROUP/$slot/cpu.cfs_period_us"
+      echo "$1" >"$CGROUP/$slot/cpu.cfs_quota_us"
+      echo "${pids[$i]}" >"$CGROUP/$slot/cgroup.procs"
+    fi
+    i=$((i + 1))
+  done
+}
+
+# run QUOTA HOGS TIMEOUT: one run; prints `quota hogs timeout down failed_checks sent non_2xx`.
 run() {
-  local hogs=$1 timeout=$2 front stats check_line haproxy_pid report csv
+  local quota=$1 hogs=$2 timeout=$3 front stats check_line haproxy_pid report csv
   front=$(free_port)
   stats=$(free_port)
   check_line=""
@@ -92,17 +116,19 @@ EOF
   # wrk failed outright: no count to give.
   grep -q 'requests in' <<<"$report" || bench_fail "wrk against HAProxy failed:" "$report"
   # Columns: 22 chkfail, 23 chkdown (the servers' rows).
-  awk -F, -v hogs="$hogs" -v timeout="$timeout" \
+  awk -F, -v quota="$quota" -v hogs="$hogs" -v timeout="$timeout" \
     -v sent="$(awk '/requests in/ {print $1}' <<<"$report")" \
     -v non2xx="$(awk '/Non-2xx/ {print $5}' <<<"$report")" \
     '$1 == "services" && ($2 == "a" || $2 == "b") {fail += $22; down += $23}
-     END {printf "%s %s %d %d %d %d\n", hogs, timeout, down, fail, sent, non2xx + 0}' <<<"$csv"
+     END {printf "%s %s %s %d %d %d %d\n", quota, hogs, timeout, down, fail, sent, non2xx + 0}' <<<"$csv"
 }
 
 results="$W/results"
 : >"$results"
-echo "haproxy_checks: $seconds s a run, $rounds rounds, hogs ${hog_counts[*]} (nproc $n), timeout check ${timeouts[*]} ms, inter 100ms fall 2 rise 1"
+echo "haproxy_checks: $seconds s a run, $rounds rounds, quotas ${quotas[*]} µs/100 ms, hogs ${hog_counts[*]} (nproc $n), timeout check ${timeouts[*]} ms, inter 100ms fall 2 rise 1"
 for round in $(seq "$rounds"); do
+  for quota in "${quotas[@]}"; do
+  limit "$quota"
   for hogs in "${hog_counts[@]}"; do
     hogs_pid=""
     if [ "$hogs" -gt 0 ]; then
@@ -110,16 +136,17 @@ for round in $(seq "$rounds"); do
       hogs_pid=$!
     fi
     for timeout in "${timeouts[@]}"; do
-      run "$hogs" "$timeout" >>"$results"
-      echo "  round $round: hogs timeout down failed_checks sent non_2xx = $(tail -n 1 "$results")"
+      run "$quota" "$hogs" "$timeout" >>"$results"
+      echo "  round $round: quota hogs timeout down failed_checks sent non_2xx = $(tail -n 1 "$results")"
     done
     if [ -n "$hogs_pid" ]; then kill -TERM "$hogs_pid"; wait "$hogs_pid" 2>/dev/null || true; hogs_pid=""; fi
+  done
   done
 done
 
 echo "haproxy_checks summary (sums over $rounds rounds of $seconds s; DOWN transitions / failed checks / 503s of sent):"
-awk '{k = $1 " " $2; if (!(k in seen)) {seen[k] = 1; order[++n] = k}
-      down[k] += $3; fail[k] += $4; sent[k] += $5; bad[k] += $6}
-     END {printf "  %5s %8s %6s %13s %12s %8s\n", "hogs", "timeout", "DOWN", "failed checks", "sent", "503";
+awk '{k = $1 " " $2 " " $3; if (!(k in seen)) {seen[k] = 1; order[++n] = k}
+      down[k] += $4; fail[k] += $5; sent[k] += $6; bad[k] += $7}
+     END {printf "  %6s %5s %8s %6s %13s %12s %8s\n", "quota", "hogs", "timeout", "DOWN", "failed checks", "sent", "503";
           for (i = 1; i <= n; i++) {split(order[i], p, " ");
-            printf "  %5s %8s %6d %13d %12d %8d\n", p[1], p[2], down[order[i]], fail[order[i]], sent[order[i]], bad[order[i]]}}' "$results"
+            printf "  %6s %5s %8s %6d %13d %12d %8d\n", p[1], p[2], p[3], down[order[i]], fail[order[i]], sent[order[i]], bad[order[i]]}}' "$results"
