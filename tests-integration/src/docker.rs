@@ -210,7 +210,8 @@ pub struct Container {
 
 impl Container {
     /// `docker run -d --pull never --network host` of the image, with `data` bind-mounted at
-    /// `/data`, the static service at the entrypoint, the ports, and `env` on top of the image's.
+    /// `/data`, the static service at the entrypoint, the ports, and `env` on top of the image's;
+    /// `--cpus $TEST_DOCKER_CPUS` when that is set.
     pub fn run(
         image: &Image,
         name: &str,
@@ -245,6 +246,11 @@ impl Container {
             "-e",
             &health,
         ];
+        // scripts/adverse/starved-cpus: each container at a CPU limit, as a pod would be.
+        let cpus = std::env::var("TEST_DOCKER_CPUS").ok();
+        if let Some(cpus) = &cpus {
+            args.extend(["--cpus", cpus]);
+        }
         let pairs: Vec<String> = env
             .iter()
             .map(|(key, value)| format!("{key}={value}"))

@@ -11,9 +11,18 @@ use crate::http::{get, Connection};
 use crate::require::program_on_path;
 use crate::{free_port, loopback, PATIENCE};
 
-/// HAProxy checks every 100 ms and marks a server down after 2 failures: detection within
-/// 300 ms, well inside a 1 s pre-stop.
+/// HAProxy checks every 100 ms and marks a server down after 2 failures: a readiness that
+/// answers 503 is out of rotation within about 300 ms (2 × (inter + the answer's time)), well
+/// inside a 1 s pre-stop.
 pub const CHECK_INTERVAL_MS: u64 = 100;
+
+/// How long a check may wait for its answer. Without `timeout check` HAProxy waits `inter`
+/// (100 ms), and an instance at a CPU quota (cgroup `cpu.cfs_quota_us`, a pod at its limit) is
+/// throttled for most of each 100 ms period once it has spent its share: its checks time out
+/// although it serves, both instances go DOWN, and the clients get 503s (benches/haproxy_checks.sh,
+/// BENCHMARKS.md). 1 s holds with margin there; a failing readiness still answers its 503 at once,
+/// so detection stays `fall × inter`.
+pub const CHECK_TIMEOUT_MS: u64 = 1000;
 
 /// HAProxy: `$HAPROXY` when set, else `haproxy` on PATH.
 pub fn program() -> Option<PathBuf> {
@@ -92,7 +101,7 @@ impl Haproxy {
         let check = "    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n";
         let mut config = format!(
             "global\n    maxconn 1000\n\
-             defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n    timeout tunnel 60s\n\
+             defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n    timeout tunnel 60s\n    timeout check {CHECK_TIMEOUT_MS}ms\n\
              frontend web\n    bind {}\n    default_backend services\n\
              backend services\n{check}{}\
              listen stats\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /stats\n",

@@ -5,6 +5,7 @@
 //! scripts/docker-tests provides: without them the tests fail under `CI=true`, and are skipped
 //! loudly elsewhere.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use graceful_tests_integration::docker::{
@@ -108,21 +109,40 @@ fn a_second_sigterm_during_the_drain_exits_143() {
     logs.assert_has("forcing exit 143");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
-async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
-    let Some(image) = Image::get() else { return };
-    let haproxy = haproxy::program();
-    let need = "HAProxy ($HAPROXY or haproxy on PATH; scripts/docker-tests installs it)";
-    if !require(need, haproxy.is_some()) {
-        return;
-    }
-    let data = DataDirectory::new("rolling");
-    let env = [("GRACEFUL_PRE_STOP", "1s")];
+/// The rolling restart's restarts, alternating between the two containers (2 unless told).
+fn docker_restarts() -> usize {
+    std::env::var("DOCKER_RESTARTS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(2)
+}
+
+/// What one rolling restart of the two containers saw.
+struct Rolling {
+    tally: Tally,
+    rows: BTreeSet<String>,
+    /// Each stop: exit code, how long `docker stop` took, the phases of the report.
+    stops: Vec<String>,
+    /// HAProxy's view of its servers at the end.
+    servers: String,
+}
+
+/// Two containers (`GRACEFUL_PRE_STOP=pre_stop`) behind HAProxy under 8 workers of load,
+/// restarted in turn `restarts` times as an orchestrator does: docker stop, docker run, wait for
+/// HAProxy to see the new one UP.
+async fn rolling_restart(
+    image: &Image,
+    haproxy: &std::path::Path,
+    tag: &str,
+    pre_stop: &str,
+    restarts: usize,
+) -> Rolling {
+    let data = DataDirectory::new(tag);
+    let env = [("GRACEFUL_PRE_STOP", pre_stop)];
     let names = ["a", "b"];
     let ports = [Ports::free(), Ports::free()];
     let run = |index: usize, generation: usize| {
-        let name = format!("graceful-rolling-{}-{generation}", names[index]);
+        let name = format!("graceful-{tag}-{}-{generation}", names[index]);
         Container::run(image, &name, &data, ports[index], &env)
     };
     let mut containers = [run(0, 0), run(1, 0)];
@@ -131,16 +151,18 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
         port: ports[index].http,
         health_port: Some(ports[index].health),
     });
-    let proxy = Haproxy::start(&haproxy.unwrap(), &data.0, &servers, false);
+    let proxy = Haproxy::start(haproxy, &data.0, &servers, false);
     for name in names {
         proxy.wait_until_up(name).await;
     }
 
     let settle = Duration::from_secs(1);
-    let load = Load::to(proxy.address(), "rolling").workers(8).start();
+    let load = Load::to(proxy.address(), tag).workers(8).start();
     tokio::time::sleep(settle).await;
     let mut stops = Vec::new();
-    for (index, name) in names.into_iter().enumerate() {
+    for turn in 0..restarts {
+        let index = turn % 2;
+        let name = names[index];
         // As an orchestrator does: docker stop, then docker run, then wait for readiness.
         let took =
             tokio::task::block_in_place(|| containers[index].stop(Some(STOP_TIMEOUT_SECONDS)));
@@ -155,7 +177,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
             "{name}: exit {code}, docker stop {took:?}, {}",
             phases.unwrap_or_default().trim()
         ));
-        containers[index] = tokio::task::block_in_place(|| run(index, 1));
+        containers[index] = tokio::task::block_in_place(|| run(index, turn + 1));
         proxy.wait_until_up(name).await;
         tokio::time::sleep(settle).await;
     }
@@ -167,23 +189,62 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
     }
     drop(containers);
     drop(proxy);
-    let rows = database_rows(&data.database(), "rolling").await;
+    let rows = database_rows(&data.database(), tag).await;
+    Rolling {
+        tally,
+        rows,
+        stops,
+        servers,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a private Docker daemon: run scripts/docker-tests"]
+async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
+    let Some(image) = Image::get() else { return };
+    let haproxy = haproxy::program();
+    let need = "HAProxy ($HAPROXY or haproxy on PATH; scripts/docker-tests installs it)";
+    if !require(need, haproxy.is_some()) {
+        return;
+    }
+    let haproxy = haproxy.unwrap();
+    let restarts = docker_restarts();
+    let graceful = rolling_restart(image, &haproxy, "rolling", "1s", restarts).await;
     record(
-        &format!("rolling restart ({})", stops.join(", ")),
-        &tally,
-        rows.len(),
+        &format!(
+            "rolling restart, {restarts} restarts ({})",
+            graceful.stops.join(", ")
+        ),
+        &graceful.tally,
+        graceful.rows.len(),
+    );
+    // The contrast, under the same condition: HAProxy still sends to a container that has
+    // stopped accepting. Two restarts show it.
+    let contrast = rolling_restart(image, &haproxy, "rolling-nopre", "0s", restarts.min(2)).await;
+    record(
+        "rolling restart, contrast pre-stop 0 s",
+        &contrast.tally,
+        contrast.rows.len(),
     );
 
+    let tally = &graceful.tally;
     assert!(
         tally.ok_ids.len() > 100,
-        "too little load to mean anything: {tally}\n{servers}"
+        "too little load to mean anything: {tally}\n{}",
+        graceful.servers
     );
     assert_eq!(
         (tally.failed(), tally.refused),
         (0, 0),
-        "requests lost: {tally}\n{servers}"
+        "requests lost: {tally}\n{}",
+        graceful.servers
     );
-    assert_rows_match("rolling restart", &tally.ok_ids, &rows);
+    assert_rows_match("rolling restart", &tally.ok_ids, &graceful.rows);
+    assert!(
+        contrast.tally.failed() + contrast.tally.refused > 0,
+        "the pre-stop 0 s contrast failed nothing: the harness proves nothing: {}",
+        contrast.tally
+    );
 }
 
 /// Runs the image with `env` on top, holds a request that never finishes, and `docker stop`s it

@@ -27,7 +27,7 @@ use graceful_tests_integration::netns::{self, client_netns, server_address, serv
 use graceful_tests_integration::process::PYTHON;
 use graceful_tests_integration::require::require;
 use graceful_tests_integration::slow_readers::{Body, SlowReaders, SlowReads, SlowTally};
-use graceful_tests_integration::{free_port, Finished, Process, Signal, FIRST_FEW};
+use graceful_tests_integration::{cpu_cgroup, free_port, Finished, Process, Signal, FIRST_FEW};
 
 /// Where runs keep their database and HAProxy configuration (never under /tmp).
 const STATE_DIR: &str = "/var/lib/graceful-mixed-restart";
@@ -137,7 +137,7 @@ impl Instance {
             Variant::GracefulWithoutPreStop => env.push(("GRACEFUL_PRE_STOP", "0s")),
             Variant::Plain => {}
         }
-        let process = Process::fixture(variant.binary(), &env);
+        let process = Process::fixture_in(variant.binary(), &env, cpu_cgroup(self.name).as_deref());
         process.wait_for_stdout("listening");
         if variant.all_clients() {
             let line = process.wait_for_stdout("pid ");

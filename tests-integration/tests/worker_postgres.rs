@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use graceful_tests_integration::{Finished, Process, Signal};
+use graceful_tests_integration::{cpu_cgroup, Finished, Process, Signal};
 use postgres::{Db, Postgres};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker_postgres");
@@ -45,7 +45,9 @@ fn start_worker(binary: &str, name: &str, url: &str, extra: &[(&str, &str)]) -> 
         env.retain(|(existing, _)| existing != key);
         env.push((key, value));
     }
-    let worker = Process::start(name, binary, &[], &env);
+    // Under scripts/adverse/starved-cpus, in the CPU-limited cgroup of its slot (a0, a1… in a).
+    let slot = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    let worker = Process::start_in(name, binary, &[], &env, cpu_cgroup(slot).as_deref());
     worker.wait_for_stderr("ready");
     worker
 }
