@@ -86,6 +86,10 @@ const HAND_BACK: &str = "
 /// after this long rather than leave it hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long start-up keeps trying to connect: a worker starting on a busy node (or beside a
+/// database that is still starting) may need more than one `ACQUIRE_TIMEOUT`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(sqlx::FromRow)]
 struct Job {
     id: i64,
@@ -112,6 +116,26 @@ struct Queue {
 
 type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The pool, once a first connection is made, trying again until `STARTUP_TIMEOUT`.
+async fn connect(config: &Config) -> Result<PgPool, StartupError> {
+    let started = std::time::Instant::now();
+    loop {
+        let error = match PgPoolOptions::new()
+            .max_connections(u32::try_from(config.concurrency + 1).unwrap_or(u32::MAX))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(config.database.clone())
+            .await
+        {
+            Ok(pool) => return Ok(pool),
+            Err(error) => error,
+        };
+        if started.elapsed() >= STARTUP_TIMEOUT {
+            return Err(format!("DATABASE_URL: cannot connect: {error}").into());
+        }
+        eprintln!("cannot connect to the database yet ({error}); trying again");
+    }
+}
+
 #[graceful::main(drain_timeout = "20s")]
 async fn main() -> Result<(), StartupError> {
     let config = match Config::from_env() {
@@ -121,12 +145,7 @@ async fn main() -> Result<(), StartupError> {
             return Ok(());
         }
     };
-    let pool = PgPoolOptions::new()
-        .max_connections(u32::try_from(config.concurrency + 1).unwrap_or(u32::MAX))
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(config.database.clone())
-        .await
-        .map_err(|error| format!("DATABASE_URL: cannot connect: {error}"))?;
+    let pool = connect(&config).await?;
     create_schema(&pool).await?;
 
     // The pool is made here, so its hook is registered here: it closes after the drain.

@@ -11,18 +11,24 @@ use crate::http::{get, Connection};
 use crate::require::program_on_path;
 use crate::{free_port, loopback, PATIENCE};
 
-/// HAProxy checks every 100 ms and marks a server down after 2 failures: a readiness that
-/// answers 503 is out of rotation within about 300 ms (2 × (inter + the answer's time)), well
-/// inside a 1 s pre-stop.
+/// HAProxy checks every 100 ms and marks a server down after 3 failures: a readiness that
+/// answers 503 is out of rotation within about 400 ms (3 × (inter + the answer's time)), well
+/// inside a 1 s pre-stop. Not 2: an instance serving at a quarter-CPU quota failed two checks in
+/// a row in 100 restarts while its peer restarted, and both were DOWN for a moment (8 HTTP/2
+/// requests answered 503; scripts/adverse/starved-cpus, RELIABILITY.md).
 pub const CHECK_INTERVAL_MS: u64 = 100;
+
+/// Failed checks in a row that mark a server DOWN.
+pub const CHECK_FALL: u32 = 3;
 
 /// How long a check may wait for its answer. Without `timeout check` HAProxy waits `inter`
 /// (100 ms), and an instance at a CPU quota (cgroup `cpu.cfs_quota_us`, a pod at its limit) is
 /// throttled for most of each 100 ms period once it has spent its share: its checks time out
 /// although it serves, both instances go DOWN, and the clients get 503s (benches/haproxy_checks.sh,
-/// BENCHMARKS.md). 1 s holds with margin there; a failing readiness still answers its 503 at once,
-/// so detection stays `fall × inter`.
-pub const CHECK_TIMEOUT_MS: u64 = 1000;
+/// BENCHMARKS.md): failed checks at 100 ms, none from 250 ms up in the bench; 2 s for an instance
+/// that also serves the whole load at its quota. A failing readiness still answers its 503 at
+/// once, so detection stays `fall × inter`.
+pub const CHECK_TIMEOUT_MS: u64 = 2000;
 
 /// HAProxy: `$HAPROXY` when set, else `haproxy` on PATH.
 pub fn program() -> Option<PathBuf> {
@@ -91,7 +97,7 @@ impl Haproxy {
                         .map(|port| format!(" port {port}"))
                         .unwrap_or_default();
                     format!(
-                        "    server {} {}{proto} check{check_port} inter {CHECK_INTERVAL_MS}ms fall 2 rise 1\n",
+                        "    server {} {}{proto} check{check_port} inter {CHECK_INTERVAL_MS}ms fall {CHECK_FALL} rise 1\n",
                         server.name,
                         SocketAddr::new(ip, server.port)
                     )
