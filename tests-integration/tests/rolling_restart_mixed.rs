@@ -891,9 +891,10 @@ fn last_words(stderr: &str) -> String {
 /// HTTP/2 keep-alive ping's interval and timeout (20 s + 20 s), whose ACK comes back only once
 /// the reader has taken the DATA queued before the PING. Then a SIGTERM while 1 MB is read at
 /// 96 KB/s (about 11 s): the pre-stop and the first-request window (1 s each) end long before
-/// the responses, which must still arrive whole. Last, with the keep-alive at 2 s + 2 s, a slow
-/// HTTP/2 reader of 1 MB at 48 KB/s (about 21 s) is still not cut, while a silent HTTP/2 peer
-/// (a preface, then not a byte) is: the contrast, a cut the check sees under the same link.
+/// the responses, which must still arrive whole. The contrast, a cut the check sees under the
+/// same link: with the keep-alive at 2 s + 2 s, a silent HTTP/2 peer (a preface, then not a byte)
+/// is closed. (A slow reader at that setting is not promised anything: a whole 1 MB response sits
+/// in the kernel's buffers, and curl, with its large window, sends nothing for longer than 4 s.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a minute of slow reading: run scripts/adverse/slow-network"]
 async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
@@ -948,26 +949,24 @@ async fn slow_readers_straight_to_serve_are_not_cut_by_its_timeouts() {
         );
     }
 
-    // The keep-alive at 2 s + 2 s: a slow HTTP/2 reader goes on, a silent peer is closed.
+    // The contrast: the keep-alive at 2 s + 2 s closes a silent peer.
     stopping.port = graceful_tests_integration::free_port();
     let mut short =
         start_restart_service(&stopping, &database, &[("SERVE_HTTP2_KEEP_ALIVE", "2s")]);
-    let reader = long_curl(stopping.address(), true, SHORT, "48k");
     let silent = graceful_tests_integration::clients::silent_http2(stopping.address());
     let sent = tokio::task::block_in_place(|| silent.wait_for_stdout("preface sent"));
     let closed = tokio::task::block_in_place(|| silent.wait_for_stdout("closed"));
     let silent_for = closed.at.saturating_duration_since(sent.at);
-    let slow_h2 = tokio::task::block_in_place(|| long_curled("http/2", reader));
     println!(
-        "  keep-alive 2 s + 2 s: http/2 {SHORT} bytes at 48 KB/s: {} of {SHORT} bytes in {:.1} s: {}; a silent HTTP/2 peer closed after {silent_for:.1?} ({})",
-        slow_h2.bytes, slow_h2.seconds, slow_h2.done, closed.text
+        "  keep-alive 2 s + 2 s: a silent HTTP/2 peer closed after {silent_for:.1?} ({})",
+        closed.text
     );
     short.signal(Signal::SIGTERM);
     tokio::task::block_in_place(|| short.wait_exit());
     tokio::task::block_in_place(|| instance.stop());
     let _ = std::fs::remove_dir_all(&directory);
 
-    for curl in long.iter().chain(&during_stop).chain([&slow_h2]) {
+    for curl in long.iter().chain(&during_stop) {
         assert!(
             curl.code == Some(0) && (curl.bytes == LONG || curl.bytes == SHORT),
             "{} slow reader cut: {}",

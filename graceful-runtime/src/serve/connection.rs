@@ -46,6 +46,9 @@ pub(crate) struct ConnectionState {
     /// Reads that brought the client's bytes: the first-request window and HTTP/2's silence
     /// limit tell a live client from a silent one by it.
     reads: AtomicUsize,
+    /// Writes that went out after one had waited for the client: a reader too slow to send
+    /// anything (its flow-control window is large) still takes bytes.
+    writes_taken: AtomicUsize,
     changed: Notify,
 }
 
@@ -93,9 +96,14 @@ impl ConnectionState {
     pub(super) fn note_write<T>(&self, poll: &Poll<T>) {
         // Written from the driver's own task, when it polls hyper: read by the same task.
         let pending = poll.is_pending();
+        let was_blocked = self.write_blocked.load(Ordering::Relaxed);
         self.write_blocked.store(pending, Ordering::Relaxed);
         if pending {
             self.write_waited.store(true, Ordering::Relaxed);
+        } else if was_blocked {
+            let taken = self.writes_taken.load(Ordering::Relaxed);
+            self.writes_taken
+                .store(taken.wrapping_add(1), Ordering::Relaxed);
         }
     }
 
@@ -109,6 +117,13 @@ impl ConnectionState {
         // Written and read by the connection's own task: no read-modify-write needed.
         let reads = self.reads.load(Ordering::Relaxed);
         self.reads.store(reads.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// What the client has done so far: reads of its bytes, and writes it took after making one
+    /// wait. Unchanged over a while, the client was silent and took nothing.
+    pub(super) fn signs_of_life(&self) -> usize {
+        self.reads()
+            .wrapping_add(self.writes_taken.load(Ordering::Relaxed))
     }
 
     /// How many reads have brought the client's bytes so far.

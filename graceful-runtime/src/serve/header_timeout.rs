@@ -14,8 +14,12 @@
 //! is late, but a slow reader's ACK waits behind every DATA frame queued before the PING, so
 //! hyper cut live clients reading large responses slowly. hyper still sends the pings (an idle
 //! peer answers them), and never times them out; here a connection is closed only when its
-//! client sent nothing at all (no ACK, no WINDOW_UPDATE, no frame) for the keep-alive interval
-//! plus its timeout: silence, not a late answer.
+//! client sent nothing at all (no ACK, no WINDOW_UPDATE, no frame) and took none of the bytes
+//! that waited for it, for the keep-alive interval plus its timeout: silence, not a late answer.
+//! A reader with a large flow-control window may send nothing for long; what it reads is seen
+//! only while bytes wait for it. When all of a response already sits in the kernel's buffers,
+//! nothing shows it reading: it must send something (a WINDOW_UPDATE, a ping's ACK) within the
+//! limit, 40 s by default.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -199,7 +203,7 @@ impl Guard {
                     *this.timeout = Some(silence);
                     *this.period = period(silence);
                     *this.waiting = Some(Waiting {
-                        done: this.state.reads(),
+                        done: this.state.signs_of_life(),
                         ticks: 0,
                     });
                     Instant::now()
@@ -237,9 +241,10 @@ fn wait_on(waiting: &mut Option<Waiting>, done: usize) -> Verdict {
     Verdict::Keep
 }
 
-/// One HTTP/2 tick: whether the client has been silent for a whole timeout.
+/// One HTTP/2 tick: whether the client has been silent, and taken nothing that waited for it,
+/// for a whole timeout.
 fn look_http2(state: &ConnectionState, waiting: &mut Option<Waiting>) -> Verdict {
-    wait_on(waiting, state.reads())
+    wait_on(waiting, state.signs_of_life())
 }
 
 /// One HTTP/1 tick: whether the connection has waited a whole timeout for a request head.
@@ -390,6 +395,29 @@ mod tests {
         assert!(
             ran >= SILENCE && ran <= SILENCE + SILENCE / 4,
             "closed {ran:?} after its client's last bytes"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_client_that_only_takes_bytes_that_waited_for_it_is_kept() {
+        let state = Arc::new(ConnectionState::default());
+        let mut guarded = HeaderTimeout::new(Forever, Arc::clone(&state), None, Some(SILENCE));
+        state.saw_http2_preface();
+        // A slow reader with a large window: it sends nothing, but takes what waits for it.
+        for _ in 0..6 {
+            state.note_write(&Poll::<()>::Pending);
+            assert_eq!(runs_for(&mut guarded, SILENCE * 3 / 4).await, None);
+            state.note_write(&Poll::Ready(()));
+        }
+        // Writes that never waited say nothing of the client: a dead peer's kernel takes them.
+        for _ in 0..100 {
+            state.note_write(&Poll::Ready(()));
+        }
+        let ran = runs_for(&mut guarded, SILENCE * 3).await;
+        let ran = ran.expect("still open long after its client took its last bytes");
+        assert!(
+            ran >= SILENCE && ran <= SILENCE + SILENCE / 4,
+            "closed {ran:?} after its client took its last bytes"
         );
     }
 
