@@ -66,7 +66,7 @@ pub struct SlowTally {
     pub cut: usize,
     /// Bytes that differ from what the body must be.
     pub corrupt: usize,
-    /// No bytes for [`READ_LIMIT`].
+    /// No bytes for `READ_LIMIT` (20 s).
     pub stalled: usize,
     /// Connections that failed (refused or otherwise) before a request went out.
     pub connect_errors: usize,

@@ -15,6 +15,7 @@ use graceful_tests_integration::haproxy::{self, Haproxy, Server};
 use graceful_tests_integration::http::wait_for_readiness;
 use graceful_tests_integration::load::{assert_rows_match, database_rows, Load, Tally};
 use graceful_tests_integration::require::require;
+use graceful_tests_integration::slow_readers::{Body, SlowReaders, SlowTally};
 
 /// What `docker stop` waits by default before SIGKILL.
 const DOCKER_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,6 +121,8 @@ fn docker_restarts() -> usize {
 /// What one rolling restart of the two containers saw.
 struct Rolling {
     tally: Tally,
+    /// Slow readers of `GET /items` through the restarts, each list checked whole.
+    slow: SlowTally,
     rows: BTreeSet<String>,
     /// Each stop: exit code, how long `docker stop` took, the phases of the report.
     stops: Vec<String>,
@@ -158,6 +161,10 @@ async fn rolling_restart(
 
     let settle = Duration::from_secs(1);
     let load = Load::to(proxy.address(), tag).workers(8).start();
+    // Each list read at 16 KB/s: one in flight at a stop is cut by nothing graceful does.
+    let slow = SlowReaders::to(proxy.address())
+        .large(2, "/items", Body::JsonArray, 16 * 1024)
+        .start();
     tokio::time::sleep(settle).await;
     let mut stops = Vec::new();
     for turn in 0..restarts {
@@ -183,15 +190,18 @@ async fn rolling_restart(
     }
     let tally = tokio::task::block_in_place(|| load.finish());
     let servers = proxy.servers().await;
+    slow.begin_nothing_new();
     for container in &containers {
         tokio::task::block_in_place(|| container.stop(Some(STOP_TIMEOUT_SECONDS)));
         assert_eq!(container.exit_code(), 0, "{}", container.logs());
     }
+    let slow = tokio::task::block_in_place(|| slow.finish()).large;
     drop(containers);
     drop(proxy);
     let rows = database_rows(&data.database(), tag).await;
     Rolling {
         tally,
+        slow,
         rows,
         stops,
         servers,
@@ -218,6 +228,7 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
         &graceful.tally,
         graceful.rows.len(),
     );
+    println!("  slow readers of GET /items: {}", graceful.slow);
     // The contrast, under the same condition: HAProxy still sends to a container that has
     // stopped accepting. Two restarts show it.
     let contrast = rolling_restart(image, &haproxy, "rolling-nopre", "0s", restarts.min(2)).await;
@@ -240,6 +251,17 @@ async fn rolling_restart_of_two_containers_behind_haproxy_loses_nothing() {
         graceful.servers
     );
     assert_rows_match("rolling restart", &tally.ok_ids, &graceful.rows);
+    let slow = &graceful.slow;
+    assert!(
+        slow.complete > 0,
+        "no slow reader read a list to its end: {slow}"
+    );
+    assert_eq!(
+        slow.failed(),
+        0,
+        "slow readers failed: {slow}\n{}",
+        graceful.servers
+    );
     assert!(
         contrast.tally.failed() + contrast.tally.refused > 0,
         "the pre-stop 0 s contrast failed nothing: the harness proves nothing: {}",
